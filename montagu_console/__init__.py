@@ -1,0 +1,1 @@
+"""montagu-console: operator console for the Montagu database backup chain."""

@@ -1,0 +1,7 @@
+"""``python -m montagu_console``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,107 @@
+"""Config loading: every error at once, each with file, line and key path; unknown keys refused."""
+
+from pathlib import Path
+
+import pytest
+
+from montagu_console.config import ConfigError, find_config, load_config, parse_config
+
+GOOD = """\
+hosts:
+  annex: {transport: local, docker: unix:///var/run/docker.sock}
+  science:
+    transport: ssh
+    host: science.example
+    port: 22
+    user: montagu
+barman: {host: annex, command: [docker, exec, barman-montagu, barman], container: barman-montagu}
+nightly: {host: annex, volume: montagu_db_volume}
+starport: {host: annex}
+science:
+  host: science
+  verify:
+    - {name: rows, sql: "select count(*) from api_access_log", expect: "> 0"}
+  rpo_sql: select max(timestamp) from api_access_log
+"""
+
+
+def errors_of(text):
+    with pytest.raises(ConfigError) as e:
+        parse_config(text, Path("/etc/x/config.yml"))
+    return e.value.errors
+
+
+def test_good_config_and_defaults():
+    cfg = parse_config(GOOD, Path("/etc/x/config.yml"))
+    assert cfg.barman.server == "montagu" and cfg.barman.command == ("docker", "exec", "barman-montagu", "barman")
+    assert cfg.hosts["science"].port == 22 and cfg.hosts["annex"].docker == "unix:///var/run/docker.sock"
+    assert cfg.starport.targets == ("barman_to_starport",) and cfg.starport.path == "~/starport"
+    assert cfg.refresh_seconds == 10 and cfg.read_only is False
+    assert cfg.barman.backup_warning_days == 32 and cfg.wal.lag_critical_bytes == 1024**3
+    assert cfg.science.verify[0].expect == "> 0"
+
+
+def test_spec_example_error_message():
+    errs = errors_of(GOOD.replace("port: 22", 'port: "twenty-two"'))
+    assert errs == ['hosts.science.port: expected an integer, got "twenty-two" (config.yml line 6)']
+
+
+def test_nested_ssh_form_is_accepted():
+    text = GOOD.replace("    host: science.example\n    port: 22\n    user: montagu\n",
+                        "    ssh: {host: science.example, port: twenty-two, user: montagu}\n")
+    assert errors_of(text) == ['hosts.science.ssh.port: expected an integer, got "twenty-two" (config.yml line 5)']
+    cfg = parse_config(text.replace("twenty-two", "2222"), Path("config.yml"))
+    assert (cfg.hosts["science"].host, cfg.hosts["science"].port) == ("science.example", 2222)
+
+
+def test_all_errors_at_once_with_lines():
+    text = GOOD.replace("port: 22", "port: 99999").replace("starport: {host: annex}", "starport: {host: anex, tragets: [x]}") \
+        + "refresh_secs: 3\n"
+    errs = errors_of(text)
+    assert any(e.startswith("hosts.science.port: expected a port number") and "line 6" in e for e in errs)
+    assert any(e.startswith('starport.host: unknown host "anex"') for e in errs)
+    assert any(e.startswith("starport.tragets: unknown key") and "line 10" in e for e in errs)
+    assert any(e.startswith("refresh_secs: unknown key") and "line 16" in e for e in errs)
+    assert len(errs) == 4
+
+
+def test_missing_sections_and_required_keys():
+    errs = errors_of("hosts:\n  annex: {transport: local}\nbarman: {server: montagu}\n")
+    assert "barman.host: missing required key (config.yml line 3)" in errs
+    assert any(e.startswith("nightly: missing required section") for e in errs)
+    assert any(e.startswith("science: missing required section") for e in errs)
+
+
+def test_bad_verify_expectation():
+    errs = errors_of(GOOD.replace('expect: "> 0"', 'expect: "about ten"'))
+    assert errs[0].startswith('science.verify[0].expect: expected "not null" or a comparison')
+
+
+def test_nightly_needs_volume_or_path():
+    errs = errors_of(GOOD.replace("nightly: {host: annex, volume: montagu_db_volume}", "nightly: {host: annex}"))
+    assert errs[0].startswith("nightly: give exactly one of volume")
+
+
+@pytest.mark.parametrize("text,needle", [("", "config file is empty"), ("hosts: [\n", "not valid YAML"),
+                                         ("- a\n- b\n", "config: expected a mapping")])
+def test_empty_or_invalid(text, needle):
+    assert needle in errors_of(text)[0]
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yml")
+
+
+def test_no_config_anywhere_suggests_demo(monkeypatch, tmp_path):
+    monkeypatch.delenv("MONTAGU_CONSOLE_CONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    if Path("/etc/montagu-console/config.yml").exists():
+        pytest.skip("a system config exists on this machine")
+    with pytest.raises(ConfigError, match="montagu-console demo"):
+        find_config(None)
+
+
+def test_example_config_is_valid():
+    cfg = load_config(Path(__file__).resolve().parents[2] / "config.example.yml")
+    assert cfg.barman.command[:3] == ("docker", "exec", "barman-montagu")
