@@ -1,0 +1,209 @@
+"""Health rules: pure functions from typed facts to a panel status and a one-line summary.
+
+No I/O and no clock of their own: ``now`` is passed in, so every row of the rules table in
+the spec (section 4) has a unit test. Each returns a :class:`PanelResult` whose ``facts`` dict
+is exactly what ``check --json`` prints for the panel.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from .config import BarmanConfig, NightlyConfig, ScienceConfig, StarportConfig, WalConfig
+from .humanfmt import age, size
+from .snapshot import (
+    BarmanFacts,
+    PanelResult,
+    RestoreFacts,
+    StarportFacts,
+    Status,
+    WalFacts,
+)
+
+DAY = 86400
+HOUR = 3600
+
+
+def unknown(name: str, reason: str, now: datetime) -> PanelResult:
+    """A panel whose probe could not run: UNKNOWN, with the reason as its summary."""
+    return PanelResult(name, Status.UNKNOWN, reason, {}, now, None, reason)
+
+
+def _seconds(now: datetime, then: datetime | None) -> int | None:
+    return None if then is None else int((now - then).total_seconds())
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.isoformat()
+
+
+def _result(name: str, findings: list[tuple[Status, str]], ok_summary: str, facts: dict, now: datetime,
+            detail) -> PanelResult:
+    """Worst finding wins; the summary lists the worst findings first, then the OK line."""
+    if not findings:
+        return PanelResult(name, Status.OK, ok_summary, facts, now, detail)
+    status = Status.worst(s for s, _ in findings)
+    ordered = sorted(findings, key=lambda f: -f[0].rank)
+    return PanelResult(name, status, "; ".join(msg for _, msg in ordered), facts, now, detail)
+
+
+def judge_barman(f: BarmanFacts, cfg: BarmanConfig, now: datetime) -> PanelResult:
+    """barman: PostgreSQL reachable, every check OK, a recent backup, no FAILED backup."""
+    last = f.last_backup
+    last_age = _seconds(now, last.end_time) if last else None
+    facts = {
+        "server": f.server,
+        "barman_version": f.barman_version,
+        "backups_available": len(f.available_backups),
+        "last_backup_id": last.backup_id if last else None,
+        "last_backup_end": _iso(last.end_time) if last else None,
+        "last_backup_age_seconds": last_age,
+        "last_backup_size_bytes": last.size_bytes if last else None,
+        "failed_checks": f.failed_checks,
+        "failed_backups": [b.backup_id for b in f.failed_backups],
+        "backup_running": f.backup_running,
+        "data_size_bytes": f.data_size_bytes,
+        "pg_version": f.pg_version,
+        "container_running": f.container_running,
+    }
+    findings: list[tuple[Status, str]] = []
+    if f.container_running is False:
+        findings.append((Status.CRITICAL, f"container {cfg.container} is not running"))
+    if not f.pg_reachable:
+        findings.append((Status.CRITICAL, "PostgreSQL unreachable from barman"))
+    # A FAILED backup is the WARNING row of the rules; barman's own "failed backups" check is that row.
+    failed = [c for c in f.failed_checks if c != "failed backups"]
+    if failed:
+        findings.append((Status.CRITICAL, "barman check FAILED: " + ", ".join(failed)))
+    if last is None:
+        findings.append((Status.CRITICAL, "no backups available"))
+    elif last_age is None:
+        findings.append((Status.CRITICAL, f"last backup {last.backup_id} has no end time"))
+    elif last_age > cfg.backup_critical_days * DAY:
+        findings.append((Status.CRITICAL, f"last backup {age(last_age)} old (limit {cfg.backup_critical_days:g} days)"))
+    elif last_age > cfg.backup_warning_days * DAY:
+        findings.append((Status.WARNING, f"last backup {age(last_age)} old (warn at {cfg.backup_warning_days:g} days)"))
+    if f.failed_backups or "failed backups" in f.failed_checks:
+        ids = ", ".join(b.backup_id for b in f.failed_backups) or "see barman list-backup"
+        findings.append((Status.WARNING, f"FAILED backup in the list: {ids}"))
+    running = "; a backup is running" if f.backup_running else ""
+    ok = (f"{len(f.available_backups)} backups, last {age(last_age)} ago ({size(last.size_bytes)}), "
+          f"all {len(f.checks)} checks OK{running}") if last and last_age is not None else "OK"
+    return _result("barman", findings, ok, facts, now, f)
+
+
+def judge_wal(f: WalFacts, cfg: WalConfig, now: datetime) -> PanelResult:
+    """wal: receive-wal streaming on an active slot, small backlog, recent archiving."""
+    archived_age = _seconds(now, f.last_archived_at)
+    facts = {
+        "receive_wal_running": f.receive_wal_running,
+        "slot_name": f.slot_name,
+        "slot_active": f.slot_active,
+        "lag_bytes": f.lag_bytes,
+        "server_lsn": f.server_lsn,
+        "flush_lsn": f.flush_lsn,
+        "streaming_state": f.streaming_state,
+        "last_archived_wal": f.last_archived_wal,
+        "last_archived_at": _iso(f.last_archived_at),
+        "last_archived_age_seconds": archived_age,
+    }
+    findings: list[tuple[Status, str]] = []
+    if not f.receive_wal_running:
+        findings.append((Status.CRITICAL, "receive-wal not running"))
+    if f.slot_active is False:
+        findings.append((Status.CRITICAL, f"replication slot {f.slot_name} inactive"))
+    elif f.slot_active is None:
+        findings.append((Status.WARNING, f"replication slot {f.slot_name} not found on the primary"))
+    if f.lag_bytes is None:
+        findings.append((Status.WARNING, "WAL lag unknown"))
+    elif f.lag_bytes > cfg.lag_critical_bytes:
+        findings.append((Status.CRITICAL, f"WAL lag {size(f.lag_bytes)} (limit {size(cfg.lag_critical_bytes)})"))
+    elif f.lag_bytes > cfg.lag_warning_bytes:
+        findings.append((Status.WARNING, f"WAL lag {size(f.lag_bytes)} (warn at {size(cfg.lag_warning_bytes)})"))
+    if archived_age is None:
+        findings.append((Status.WARNING, "time of the last archived WAL unknown"))
+    elif archived_age > cfg.archive_critical_seconds:
+        findings.append((Status.CRITICAL, f"last WAL archived {age(archived_age)} ago (limit {age(cfg.archive_critical_seconds)})"))
+    elif archived_age > cfg.archive_warning_seconds:
+        findings.append((Status.WARNING, f"last WAL archived {age(archived_age)} ago (warn at {age(cfg.archive_warning_seconds)})"))
+    ok = f"streaming on slot {f.slot_name}, lag {size(f.lag_bytes)}, last WAL archived {age(archived_age)} ago"
+    return _result("wal", findings, ok, facts, now, f)
+
+
+def judge_starport(f: StarportFacts, nightly: NightlyConfig, cfg: StarportConfig, now: datetime) -> PanelResult:
+    """starport: a fresh nightly copy, and every target carries a fresh copy of it."""
+    nightly_age = _seconds(now, f.nightly_restored_at)
+    targets = [{"name": t.name, "last_backup": _iso(t.last_backup), "age_seconds": _seconds(now, t.last_backup),
+                "error": t.error, "carried_restore_at": _iso(t.carried_restore_at)} for t in f.targets]
+    facts = {
+        "nightly_restored_at": _iso(f.nightly_restored_at),
+        "nightly_age_seconds": nightly_age,
+        "targets": targets,
+    }
+    findings: list[tuple[Status, str]] = []
+    if f.nightly_error:
+        findings.append((Status.CRITICAL, f"nightly copy: {f.nightly_error}"))
+    else:
+        findings += _freshness("nightly copy", nightly_age, nightly.warning_hours, nightly.critical_hours)
+    for t in f.targets:
+        if t.error:
+            findings.append((Status.CRITICAL, f"{t.name}: {t.error}"))
+            continue
+        if t.last_backup is None:
+            findings.append((Status.CRITICAL, f"{t.name}: never backed up"))
+            continue
+        findings += _freshness(t.name, _seconds(now, t.last_backup), cfg.warning_hours, cfg.critical_hours)
+        carried = t.carried_restore_at
+        if f.nightly_restored_at and (carried is None or carried < f.nightly_restored_at) \
+                and t.last_backup < f.nightly_restored_at:
+            findings.append((Status.WARNING, f"{t.name} is older than the nightly copy it should carry"))
+    names = ", ".join(t.name for t in f.targets)
+    oldest = max((x["age_seconds"] for x in targets if x["age_seconds"] is not None), default=None)
+    ok = f"nightly copy {age(nightly_age)} old; starport {names} {age(oldest)} old"
+    return _result("starport", findings, ok, facts, now, f)
+
+
+def _freshness(what: str, seconds: int | None, warn_h: float, crit_h: float) -> list[tuple[Status, str]]:
+    if seconds is None:
+        return [(Status.CRITICAL, f"{what}: no timestamp")]
+    if seconds > crit_h * HOUR:
+        return [(Status.CRITICAL, f"{what} {age(seconds)} old (limit {crit_h:g} h)")]
+    if seconds > warn_h * HOUR:
+        return [(Status.WARNING, f"{what} {age(seconds)} old (warn at {warn_h:g} h)")]
+    return []
+
+
+def judge_restore(f: RestoreFacts, cfg: ScienceConfig, now: datetime) -> PanelResult:
+    """restore: science answers on data that is not too old; the last restore did not fail."""
+    data_age = _seconds(now, f.data_restored_from)
+    facts = {
+        "phase": f.phase,
+        "percent": f.percent,
+        "eta_seconds": f.eta_seconds,
+        "last_restore_at": _iso(f.last_restore_at),
+        "data_restored_from": _iso(f.data_restored_from),
+        "data_age_seconds": data_age,
+        "db_accepting": f.db_accepting,
+        "in_recovery": f.in_recovery,
+        "container": f.container,
+        "container_status": f.container_status,
+        "redo_lsn": f.redo_lsn,
+        "target_lsn": f.target_lsn,
+    }
+    findings: list[tuple[Status, str]] = []
+    if f.last_restore_failed:
+        findings.append((Status.CRITICAL, "last restore failed"))
+    if f.container_status is None:
+        findings.append((Status.CRITICAL, f"science database container {f.container} does not exist"))
+    elif f.phase in ("copying", "starting", "redo"):
+        pct = f" {f.percent:.0f}%" if f.percent is not None else ""
+        eta = f", about {age(f.eta_seconds)} left" if f.eta_seconds is not None else ""
+        findings.append((Status.WARNING, f"restore in progress: {f.phase}{pct}{eta}"))
+    elif not f.db_accepting:
+        findings.append((Status.CRITICAL, f"science database not accepting connections ({f.container} {f.container_status})"))
+    if data_age is None:
+        findings.append((Status.WARNING, "science data has no .barman-last-restore: its age is unknown"))
+    elif data_age > cfg.data_warning_days * DAY:
+        findings.append((Status.WARNING, f"science runs on data {age(data_age)} old (warn at {cfg.data_warning_days:g} days)"))
+    ok = f"science ready on data {age(data_age)} old"
+    return _result("restore", findings, ok, facts, now, f)

@@ -1,0 +1,20 @@
+"""Remove secrets from any text before it reaches the screen, a log, a report or the audit file."""
+
+from __future__ import annotations
+
+import re
+
+_PATTERNS = [
+    (re.compile(r"(?i)(password\s*[=:]\s*)('[^']*'|\"[^\"]*\"|\S+)"), r"\1*REDACTED*"),
+    (re.compile(r"(?i)((?:PGPASSWORD|[A-Z_]*PASS(?:WORD)?[A-Z_]*)=)(\S+)"), r"\1*REDACTED*"),
+    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)([^@\s/]+)(@)"), r"\1*REDACTED*\3"),
+    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|\Z)", re.S),
+     "*REDACTED PRIVATE KEY*"),
+]
+
+
+def redact(text: str) -> str:
+    """``text`` with passwords, passwords in URLs and private keys replaced by *REDACTED*."""
+    for pattern, repl in _PATTERNS:
+        text = pattern.sub(repl, text)
+    return text

@@ -1,0 +1,175 @@
+"""The typed snapshot of the backup chain: what the probes saw, before any judgement.
+
+Probes fill these dataclasses; :mod:`montagu_console.health` turns them into statuses; the
+``check`` renderers and the TUI only read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+
+class Status(str, Enum):
+    """A panel's health, ordered by how bad it is (Nagios convention)."""
+
+    OK = "OK"
+    WARNING = "WARNING"
+    CRITICAL = "CRITICAL"
+    UNKNOWN = "UNKNOWN"
+
+    @property
+    def exit_code(self) -> int:
+        return _EXIT_CODES[self]
+
+    @property
+    def rank(self) -> int:
+        """Severity for "worst of": OK < WARNING < UNKNOWN < CRITICAL."""
+        return _RANKS[self]
+
+    @classmethod
+    def worst(cls, statuses) -> "Status":
+        """The most severe status; UNKNOWN when there is none at all (never OK by default)."""
+        statuses = list(statuses)
+        if not statuses:
+            return cls.UNKNOWN
+        return max(statuses, key=lambda s: s.rank)
+
+
+_EXIT_CODES = {Status.OK: 0, Status.WARNING: 1, Status.CRITICAL: 2, Status.UNKNOWN: 3}
+_RANKS = {Status.OK: 0, Status.WARNING: 1, Status.UNKNOWN: 2, Status.CRITICAL: 3}
+
+PANELS = ("barman", "wal", "starport", "restore")
+
+
+@dataclass(frozen=True)
+class BarmanCheck:
+    """One line of ``barman check``."""
+
+    name: str
+    ok: bool
+    hint: str
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    """One base backup from ``barman list-backups``."""
+
+    backup_id: str
+    status: str  # DONE, STARTED, WAITING_FOR_WALS, FAILED, ...
+    end_time: datetime | None
+    size_bytes: int | None
+    wal_size_bytes: int | None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class BarmanFacts:
+    """What barman says about its server."""
+
+    server: str
+    barman_version: str
+    pg_reachable: bool
+    pg_version: str | None
+    data_size_bytes: int | None
+    checks: tuple[BarmanCheck, ...]
+    backups: tuple[BackupInfo, ...]  # newest first
+    backup_running: bool
+    container_running: bool | None  # None: no container configured
+
+    @property
+    def failed_checks(self) -> list[str]:
+        return [c.name for c in self.checks if not c.ok]
+
+    @property
+    def available_backups(self) -> list[BackupInfo]:
+        return [b for b in self.backups if b.status == "DONE"]
+
+    @property
+    def last_backup(self) -> BackupInfo | None:
+        done = self.available_backups
+        return done[0] if done else None
+
+    @property
+    def failed_backups(self) -> list[BackupInfo]:
+        return [b for b in self.backups if b.status == "FAILED"]
+
+
+@dataclass(frozen=True)
+class WalFacts:
+    """The WAL stream from the primary into barman."""
+
+    slot_name: str
+    receive_wal_running: bool
+    slot_active: bool | None
+    lag_bytes: int | None
+    server_lsn: str | None
+    flush_lsn: str | None
+    streaming_state: str | None
+    last_archived_wal: str | None
+    last_archived_at: datetime | None
+
+
+@dataclass(frozen=True)
+class StarportTarget:
+    """One bb8 target in the starport: ``<path>/<name>/meta/metadata.json``."""
+
+    name: str
+    last_backup: datetime | None
+    error: str | None = None  # metadata missing or corrupt
+    carried_restore_at: datetime | None = None  # .barman-last-restore inside the copy
+
+
+@dataclass(frozen=True)
+class StarportFacts:
+    """The nightly recovered copy and its starport copies."""
+
+    nightly_restored_at: datetime | None
+    nightly_error: str | None
+    targets: tuple[StarportTarget, ...]
+
+
+@dataclass(frozen=True)
+class RestoreFacts:
+    """The science database and the state of its last restore."""
+
+    container: str
+    container_status: str | None  # running, exited, ... ; None: no such container
+    phase: str  # idle | copying | starting | redo | ready | failed
+    percent: float | None
+    eta_seconds: int | None
+    db_accepting: bool | None
+    in_recovery: bool | None
+    data_restored_from: datetime | None
+    last_restore_at: datetime | None
+    last_restore_failed: bool
+    redo_lsn: str | None
+    target_lsn: str | None
+    log_tail: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PanelResult:
+    """One panel after the health rules: status, one-line summary and the facts behind it."""
+
+    name: str
+    status: Status
+    summary: str
+    facts: dict[str, Any]
+    taken_at: datetime
+    detail: Any = None  # the typed facts (BarmanFacts, ...) or None when the probe failed
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every panel at one refresh."""
+
+    checked_at: datetime
+    panels: dict[str, PanelResult] = field(default_factory=dict)
+
+    @property
+    def status(self) -> Status:
+        return Status.worst(p.status for p in self.panels.values())
