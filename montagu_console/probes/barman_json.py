@@ -1,0 +1,172 @@
+"""Parse barman's JSON output, both generations (3.4's and 3.19's field names).
+
+Pure functions over text: recorded output in ``tests/data`` exercises every branch. Each raises
+:class:`ProbeError` naming the command when the output cannot be understood.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+from ..errors import ProbeError
+from ..snapshot import BackupInfo, BarmanCheck
+
+SUPPORTED_MIN = (3, 4)
+SUPPORTED_MAX = (3, 19)
+
+
+def parse_version(text: str) -> str:
+    """``barman --version`` -> "3.19.1"; ProbeError for an unsupported or unreadable version."""
+    m = re.match(r"\s*(\d+)\.(\d+)(?:\.(\d+))?", text or "")
+    if not m:
+        raise ProbeError(f"barman --version: cannot read a version from {_clip(text)!r}")
+    major, minor = int(m.group(1)), int(m.group(2))
+    version = m.group(0).strip()
+    if not SUPPORTED_MIN <= (major, minor) <= SUPPORTED_MAX:
+        lo, hi = ".".join(map(str, SUPPORTED_MIN)), ".".join(map(str, SUPPORTED_MAX))
+        raise ProbeError(f"barman {version} is not a supported version (the console reads barman {lo} to {hi})")
+    return version
+
+
+def load(text: str, command: str) -> Any:
+    """Decode barman JSON output, naming the command when it is not JSON."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        raise ProbeError(f"barman {command}: output is not JSON: {_clip(text)!r}") from None
+
+
+def server_section(data: Any, server: str, command: str) -> Any:
+    """The part of barman's output for ``server``; ProbeError naming barman's own error."""
+    if not isinstance(data, dict):
+        raise ProbeError(f"barman {command}: unexpected output shape")
+    errors = data.get("_ERROR")
+    section = data.get(server)
+    if errors and not section:
+        raise ProbeError(f"barman {command}: {'; '.join(map(str, errors))}")
+    if section is None:
+        raise ProbeError(f"barman {command}: no server {server!r} in barman's output (check barman.server)")
+    return section
+
+
+def parse_status(text: str, server: str) -> dict[str, str]:
+    """``barman -f json status SERVER`` -> {key: message}."""
+    section = server_section(load(text, "status"), server, "status")
+    return {k: str(v.get("message", "")) if isinstance(v, dict) else str(v) for k, v in section.items()}
+
+
+def parse_check(text: str, server: str) -> tuple[BarmanCheck, ...]:
+    """``barman -f json check SERVER`` -> every check with its hint."""
+    section = server_section(load(text, "check"), server, "check")
+    checks = []
+    for key, value in sorted(section.items()):
+        if not isinstance(value, dict) or "status" not in value:
+            raise ProbeError(f"barman check: unexpected entry {key!r}")
+        checks.append(BarmanCheck(key.replace("_", " "), value["status"] == "OK", str(value.get("hint", ""))))
+    if not checks:
+        raise ProbeError("barman check: no checks in the output")
+    return tuple(checks)
+
+
+def parse_list_backups(text: str, server: str) -> tuple[BackupInfo, ...]:
+    """``barman -f json list-backup SERVER`` -> backups, newest first."""
+    section = server_section(load(text, "list-backup"), server, "list-backup")
+    if not isinstance(section, list):
+        raise ProbeError("barman list-backup: expected a list of backups")
+    backups = []
+    for item in section:
+        if not isinstance(item, dict) or "backup_id" not in item:
+            raise ProbeError("barman list-backup: a backup entry has no backup_id")
+        backups.append(BackupInfo(
+            backup_id=str(item["backup_id"]),
+            status=str(item.get("status", "UNKNOWN")),
+            end_time=_epoch(item.get("end_time_timestamp")),
+            size_bytes=_int_or_none(item.get("size_bytes")),
+            wal_size_bytes=_int_or_none(item.get("wal_size_bytes")),
+            name=item.get("backup_name"),
+        ))
+    backups.sort(key=lambda b: b.backup_id, reverse=True)
+    return tuple(backups)
+
+
+def parse_replication_status(text: str, server: str, slot: str) -> dict[str, Any] | None:
+    """``barman -f json replication-status SERVER`` -> the streaming client on ``slot`` or None.
+
+    Every barman streamer is called ``barman_receive_wal``: clients are told apart by slot.
+    Returns ``{"server_lsn", "client"}``; raises ProbeError when barman cannot reach PostgreSQL.
+    """
+    section = server_section(load(text, "replication-status"), server, "replication-status")
+    if not isinstance(section, dict):
+        raise ProbeError("barman replication-status: unexpected output shape")
+    client = None
+    for c in section.get("streaming_clients") or []:
+        if isinstance(c, dict) and c.get("replication_slot") == slot:
+            client = c
+    return {"server_lsn": section.get("server_lsn"), "client": client}
+
+
+def parse_diagnose(text: str, server: str) -> dict[str, Any]:
+    """``barman diagnose`` -> the few WAL facts the console needs (nothing else is kept).
+
+    diagnose prints conninfo strings (with any password in them): they are dropped here.
+    """
+    data = load(text, "diagnose")
+    servers = data.get("servers") if isinstance(data, dict) else None
+    if not isinstance(servers, dict) or server not in servers:
+        raise ProbeError(f"barman diagnose: no server {server!r} in the output")
+    s = servers[server] or {}
+    status = s.get("status") or {}
+    slot = status.get("replication_slot")
+    last = None
+    per_tl = ((s.get("wals") or {}).get("last_archived_wal_per_timeline")) or {}
+    for info in per_tl.values():
+        if isinstance(info, dict) and info.get("name") and (last is None or info["name"] > last["name"]):
+            last = info
+    return {
+        "slot": {"name": slot[0], "active": bool(slot[1]), "restart_lsn": slot[2]}
+        if isinstance(slot, list) and len(slot) >= 3 else None,
+        "current_lsn": status.get("current_lsn") or status.get("xlogpos"),
+        "last_archived_wal": last["name"] if last else None,
+        "last_archived_at": _epoch(last.get("time")) if last else None,
+    }
+
+
+def parse_size(text: str | None) -> int | None:
+    """"183.4 MiB" -> bytes; None when barman printed nothing usable."""
+    m = re.match(r"\s*([\d.]+)\s*([KMGTP]?i?B)\s*$", text or "")
+    if not m:
+        return None
+    units = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "TiB": 1024**4, "PiB": 1024**5,
+             "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4, "PB": 1000**5}
+    factor = units.get(m.group(2))
+    return int(float(m.group(1)) * factor) if factor else None
+
+
+def lsn_to_int(lsn: str | None) -> int | None:
+    """"0/2B170708" -> byte position."""
+    if not lsn or "/" not in lsn:
+        return None
+    hi, lo = lsn.split("/", 1)
+    try:
+        return (int(hi, 16) << 32) + int(lo, 16)
+    except ValueError:
+        return None
+
+
+def _epoch(value: Any) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(float(value), tz=timezone.utc) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _clip(text: str | None, n: int = 80) -> str:
+    t = (text or "").strip().replace("\n", " ")
+    return t if len(t) <= n else t[: n - 1] + "…"

@@ -1,0 +1,73 @@
+"""Probe for the starport panel: the nightly copy's timestamp and bb8's metadata per target."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import posixpath
+
+from ..errors import ProbeError
+from ..snapshot import StarportFacts, StarportTarget
+from ..transports.base import FileMissing
+from . import ProbeContext
+from .timestamps import parse_timestamp
+
+
+async def read_nightly_timestamp(ctx: ProbeContext) -> bytes:
+    """The bytes of the nightly copy's timestamp file, from its volume or its directory."""
+    cfg = ctx.config.nightly
+    if cfg.path:
+        path = posixpath.join(cfg.path, cfg.timestamp_file)
+        return await ctx.pool.transport(cfg.host).read_file(path, timeout=ctx.timeout)
+    docker = ctx.pool.docker(cfg.host)
+    mounts = await docker.containers_with_volume(cfg.volume)
+    if not mounts:
+        raise ProbeError(f"{cfg.host}: no container mounts volume {cfg.volume}, so its "
+                         f"{cfg.timestamp_file} cannot be read (or set nightly.path)")
+    mount = sorted(mounts, key=lambda m: not m.running)[0]
+    return await docker.read_file_in_container(
+        mount.container, posixpath.join(mount.destination, cfg.timestamp_file))
+
+
+async def probe_nightly(ctx: ProbeContext):
+    """(restored_at, error): the nightly copy's ``.barman-last-restore``, or why it is unusable."""
+    cfg = ctx.config.nightly
+    where = f"volume {cfg.volume}" if cfg.volume else cfg.path
+    try:
+        raw = await read_nightly_timestamp(ctx)
+    except FileMissing:
+        return None, f"{cfg.timestamp_file} missing in {where} (the copy is not usable)"
+    try:
+        return parse_timestamp(raw.decode("utf-8", "replace")), None
+    except ValueError:
+        return None, f"unreadable {cfg.timestamp_file} in {where}: {raw[:60]!r}"
+
+
+async def probe_target(ctx: ProbeContext, name: str) -> StarportTarget:
+    """One bb8 target: ``<path>/<name>/meta/metadata.json`` and the timestamp carried in its data."""
+    cfg = ctx.config.starport
+    transport = ctx.pool.transport(cfg.host)
+    meta_path = posixpath.join(cfg.path, name, "meta", "metadata.json")
+    carried_path = posixpath.join(cfg.path, name, "data", cfg.volume, ctx.config.nightly.timestamp_file)
+    try:
+        raw = await transport.read_file(meta_path, timeout=ctx.timeout)
+    except FileMissing:
+        return StarportTarget(name, None, f"{meta_path} missing (never backed up, or metadata lost)")
+    try:
+        meta = json.loads(raw)
+        last = meta.get("last_backup")
+        last_backup = parse_timestamp(last) if last else None
+    except (ValueError, AttributeError, TypeError):
+        return StarportTarget(name, None, f"{meta_path} is corrupt: {raw[:60]!r}")
+    try:
+        carried = parse_timestamp((await transport.read_file(carried_path, timeout=ctx.timeout)).decode())
+    except (FileMissing, ValueError, UnicodeDecodeError):
+        carried = None
+    return StarportTarget(name, last_backup, None, carried)
+
+
+async def probe_starport(ctx: ProbeContext) -> StarportFacts:
+    """The nightly copy and every configured starport target, read concurrently."""
+    (restored_at, error), *targets = await asyncio.gather(
+        probe_nightly(ctx), *(probe_target(ctx, t) for t in ctx.config.starport.targets))
+    return StarportFacts(restored_at, error, tuple(targets))

@@ -1,0 +1,21 @@
+from datetime import timezone
+
+import pytest
+
+from montagu_console.probes.timestamps import parse_timestamp
+
+
+def test_rfc3339_ns_from_date():
+    t = parse_timestamp("2020-03-02 01:25:03.123456789+00:00\n")
+    assert (t.year, t.microsecond, t.utcoffset().total_seconds()) == (2020, 123456, 0)
+
+
+def test_bb8_isoformat_with_offset():
+    t = parse_timestamp("2026-11-25T05:01:02.5+01:00")
+    assert t.astimezone(timezone.utc).hour == 4
+
+
+@pytest.mark.parametrize("bad", ["", "yesterday", "2026-11-25 05:01:02"])
+def test_rejects_garbage_and_naive(bad):
+    with pytest.raises(ValueError):
+        parse_timestamp(bad)
