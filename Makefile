@@ -1,0 +1,45 @@
+# The two set-up commands of the README:
+#   make demo   installs what is needed, builds the embedded lab and opens the console on it
+#   make test   installs what is needed and runs the whole test suite (it starts the lab itself)
+# Both run as root on Debian 12: the lab creates users and runs PostgreSQL, sshd and dockerd.
+
+PYTHON ?= /usr/bin/python3
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := postgresql-15 postgresql-client-15 docker.io openssh-server openssh-client \
+	rsync busybox-static faketime tmux python3-venv procps iproute2 ca-certificates
+
+.PHONY: demo test system venv lint bench clean
+
+demo: system venv
+	$(BIN)/montagu-console demo
+
+test: system venv
+	$(BIN)/pytest
+
+# System packages from Debian, installed only when one is missing.
+system:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+# The Python environment from the lock file (hashes checked), on Debian's python3 so the lab's
+# barman container can run it through a read-only /usr mount.
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps --require-hashes -r requirements.lock
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+lint: venv
+	$(BIN)/lint-imports
+
+bench: venv
+	$(BIN)/python bench/check_vs_barman.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,185 @@
+"""The ``montagu-console`` command line (spec section 2).
+
+Textual is imported only by the commands that draw a screen, so ``check`` stays fast and
+works where no terminal exists (cron, Nagios).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from .errors import ConfigError, ConsoleError
+from .snapshot import PANELS
+
+PROG = "montagu-console"
+
+
+def _common(suppress: bool) -> argparse.ArgumentParser:
+    """--config, --read-only and --theme, accepted before or after the command."""
+    default = {"default": argparse.SUPPRESS} if suppress else {}
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--config", help="config file (default: $MONTAGU_CONSOLE_CONFIG, "
+                                    "~/.config/montagu-console/config.yml, /etc/montagu-console/config.yml)",
+                   **default)
+    p.add_argument("--read-only", action="store_true", help="refuse every action",
+                   **(default or {"default": None}))
+    p.add_argument("--theme", help="colour theme (montagu-dark, montagu-light, montagu-high-contrast)", **default)
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description="Operator console for the Montagu database backup chain.",
+                                parents=[_common(False)])
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_subparser_class())
+
+    c = sub.add_parser("check", help="one headless refresh; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")
+    fmt = c.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print the check document as JSON")
+    fmt.add_argument("--nagios", action="store_true", help="print one Nagios plugin line")
+    fmt.add_argument("--prometheus", metavar="FILE", help="write a node-exporter textfile atomically")
+    c.add_argument("--panel", choices=PANELS, action="append", help="only this panel (repeatable)")
+
+    cfg = sub.add_parser("config", help="configuration tools")
+    cfg_sub = cfg.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
+    cfg_sub.add_parser("check", help="validate the config: exit 0, or print every error and exit 2")
+
+    lab = sub.add_parser("lab", help="the embedded lab: a real miniature of the chain on this machine")
+    lab_sub = lab.add_subparsers(dest="lab_command", metavar="SUBCOMMAND", required=True)
+    up = lab_sub.add_parser("up", help="build (or reuse) the lab and print the path of its config")
+    up.add_argument("--dir", type=Path, help="lab directory (default $MONTAGU_LAB_DIR or /srv/montagu-lab)")
+    for name, text in (("down", "stop everything the lab started"), ("status", "show the lab's components")):
+        lp = lab_sub.add_parser(name, help=text)
+        lp.add_argument("--dir", type=Path, help="lab directory")
+
+    demo = sub.add_parser("demo", help="lab up (reusing a running lab), then the console on it")
+    demo.add_argument("--dir", type=Path, help="lab directory")
+
+    run = sub.add_parser("run", help="run an action headless")
+    run.add_argument("action", choices=("base-backup", "nightly-recover", "restore", "drill"))
+    run.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    run.add_argument("--detach", action="store_true", help="return once the run has started")
+    run.add_argument("--resume", nargs="?", const="latest", metavar="ID", help="drill: continue an interrupted drill")
+    runs = sub.add_parser("runs", help="detached runs")
+    runs.add_argument("runs_command", nargs="?", default="list", choices=("list", "attach", "cancel"))
+    runs.add_argument("id", nargs="?")
+    drills = sub.add_parser("drills", help="restore drill history")
+    drills.add_argument("drills_command", nargs="?", default="list", choices=("list", "show"))
+    drills.add_argument("id", nargs="?")
+    return p
+
+
+def _subparser_class():
+    common = _common(True)
+
+    class SubParser(argparse.ArgumentParser):
+        def __init__(self, *a, **kw):
+            kw.setdefault("parents", [common])
+            super().__init__(*a, **kw)
+
+    return SubParser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run a command, turning every ConsoleError into one line on stderr."""
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except ConfigError as e:
+        for line in e.errors:
+            print(f"{PROG}: {line}", file=sys.stderr)
+        return 3 if args.command == "check" else 2
+    except ConsoleError as e:
+        print(f"{PROG}: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "check":
+        return _check(args)
+    if args.command == "config":
+        return _config_check(args)
+    if args.command == "lab":
+        return _lab(args)
+    if args.command == "demo":
+        from .lab import DEFAULT_LAB_DIR, lab_up
+
+        config_path = lab_up(args.dir or DEFAULT_LAB_DIR)
+        args.config = str(config_path)
+        return _tui(args)
+    if args.command in ("run", "runs", "drills"):
+        raise ConsoleError(f"`{args.command}` is not available in this version yet: the action layer "
+                           "(base backup, nightly recover, restore, drills) is still being built; nothing was run")
+    return _tui(args)
+
+
+def _load(args: argparse.Namespace):
+    from .config import find_config, load_config
+
+    return load_config(find_config(args.config))
+
+
+def _check(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from . import check
+    from .collect import Collector
+
+    panels = tuple(p for p in PANELS if not args.panel or p in args.panel)
+
+    async def once():
+        collector = Collector(config)
+        try:
+            return await collector.snapshot(panels)
+        finally:
+            await collector.close()
+
+    snap = asyncio.run(once())
+    if args.json:
+        print(check.dumps(snap))
+    elif args.nagios:
+        print(check.to_nagios(snap))
+    elif args.prometheus:
+        try:
+            check.write_prometheus(snap, Path(args.prometheus))
+        except OSError as e:
+            raise ConsoleError(f"--prometheus {args.prometheus}: cannot write: {e.strerror}") from None
+    else:
+        print(f"{snap.status.value}  (checked {snap.checked_at:%Y-%m-%d %H:%M:%S %Z})")
+        for p in snap.panels.values():
+            print(f"  {p.name:<9} {p.status.value:<9} {p.summary}")
+    return snap.status.exit_code
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    config = _load(args)
+    print(f"{config.path}: OK ({len(config.hosts)} hosts: {', '.join(config.hosts)})")
+    return 0
+
+
+def _lab(args: argparse.Namespace) -> int:
+    from .lab import DEFAULT_LAB_DIR, lab_down, lab_status, lab_up
+
+    lab_dir = args.dir or DEFAULT_LAB_DIR
+    if args.lab_command == "up":
+        print(lab_up(lab_dir))
+        return 0
+    if args.lab_command == "down":
+        lab_down(lab_dir)
+        return 0
+    components = lab_status(lab_dir)
+    for c in components:
+        print(f"{c['name']:<16} {'running' if c['running'] else 'stopped':<8} {c['detail']}")
+    return 0 if all(c["running"] for c in components) else 1
+
+
+def _tui(args: argparse.Namespace) -> int:
+    from .collect import Collector
+    from .tui import run_tui
+
+    config = _load(args)
+    return run_tui(config, Collector, theme=args.theme, read_only=args.read_only)

@@ -1,0 +1,80 @@
+"""Run the probes and the health rules: one call per panel, or a whole snapshot.
+
+A panel never raises: a probe that cannot run gives an UNKNOWN panel naming the host and
+command, and every panel is bounded in time, so a dead host holds up nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+from typing import Callable
+
+from . import health
+from .config import Config
+from .errors import ConsoleError
+from .probes import ComponentDown, ProbeContext
+from .probes.barman import probe_barman, probe_wal
+from .probes.restore import probe_restore
+from .probes.starport import probe_starport
+from .redact import redact
+from .snapshot import PANELS, PanelResult, Snapshot, Status
+from .transports import HostPool
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Collector:
+    """Owns the host connections; refreshes panels on demand."""
+
+    def __init__(self, config: Config, *, clock: Callable[[], datetime] = utcnow):
+        self.config = config
+        self.clock = clock
+        self.pool = HostPool(config.hosts, command_timeout=config.command_timeout)
+        self.ctx = ProbeContext(config, self.pool, clock)
+
+    @property
+    def panel_deadline(self) -> float:
+        """The longest a panel may take: a connect, two rounds of commands and some slack."""
+        return self.config.connect_timeout + 2 * self.config.command_timeout + 5
+
+    async def panel(self, name: str) -> PanelResult:
+        """Probe and judge one panel; never raises."""
+        try:
+            return await asyncio.wait_for(self._panel(name), timeout=self.panel_deadline)
+        except asyncio.TimeoutError:
+            return health.unknown(name, f"{name} probe gave no answer in {self.panel_deadline:g} s", self.clock())
+        except ComponentDown as e:
+            msg = redact(str(e))
+            return PanelResult(name, Status.CRITICAL, msg, {}, self.clock(), None, msg)
+        except ConsoleError as e:
+            return health.unknown(name, redact(str(e)), self.clock())
+        except Exception as e:  # a bug must not take the console down: show it as UNKNOWN
+            log.exception("%s probe failed", name)
+            return health.unknown(name, redact(f"{name} probe failed: {type(e).__name__}: {e}"), self.clock())
+
+    async def _panel(self, name: str) -> PanelResult:
+        cfg, ctx = self.config, self.ctx
+        if name == "barman":
+            return health.judge_barman(await probe_barman(ctx), cfg.barman, self.clock())
+        if name == "wal":
+            return health.judge_wal(await probe_wal(ctx), cfg.wal, self.clock())
+        if name == "starport":
+            return health.judge_starport(await probe_starport(ctx), cfg.nightly, cfg.starport, self.clock())
+        if name == "restore":
+            return health.judge_restore(await probe_restore(ctx), cfg.science, self.clock())
+        raise ValueError(f"unknown panel {name!r}")
+
+    async def snapshot(self, panels: tuple[str, ...] = PANELS) -> Snapshot:
+        """Every requested panel, probed concurrently."""
+        checked_at = self.clock()
+        results = await asyncio.gather(*(self.panel(p) for p in panels))
+        return Snapshot(checked_at, {r.name: r for r in results})
+
+    async def close(self) -> None:
+        await self.pool.close()

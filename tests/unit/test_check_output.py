@@ -1,0 +1,50 @@
+"""check renderers: the stable JSON schema, the Nagios line, the Prometheus textfile."""
+
+from datetime import datetime, timezone
+
+from montagu_console import check, health
+from montagu_console.snapshot import PanelResult, Snapshot, Status
+
+NOW = datetime(2026, 11, 25, 6, 0, tzinfo=timezone.utc)
+
+
+def snap(wal_status=Status.OK):
+    panels = {
+        "barman": PanelResult("barman", Status.OK, "3 backups", {"last_backup_age_seconds": 120, "backups_available": 3,
+                                                              "failed_checks": [], "backup_running": False}, NOW),
+        "wal": PanelResult("wal", wal_status, "receive-wal not running" if wal_status is not Status.OK else "streaming",
+                           {"lag_bytes": 2048, "receive_wal_running": wal_status is Status.OK,
+                            "last_archived_age_seconds": 60}, NOW),
+        "starport": PanelResult("starport", Status.OK, "fresh", {"nightly_age_seconds": 3600, "targets": [
+            {"name": "barman_to_starport", "last_backup": None, "age_seconds": 3000}]}, NOW),
+        "restore": health.unknown("restore", "science: docker unix:///x: daemon not reachable", NOW),
+    }
+    return Snapshot(NOW, panels)
+
+
+def test_json_schema():
+    doc = check.to_json(snap())
+    assert doc["status"] == "UNKNOWN" and doc["checked_at"] == "2026-11-25T06:00:00+00:00"
+    assert list(doc["panels"]) == ["barman", "wal", "starport", "restore"]
+    assert doc["panels"]["restore"] == {"status": "UNKNOWN", "summary": "science: docker unix:///x: daemon not reachable",
+                                        "facts": {}}
+
+
+def test_nagios_line_and_exit_code():
+    s = snap(Status.CRITICAL)
+    first = check.to_nagios(s).splitlines()[0]
+    assert first.startswith("MONTAGU CRITICAL - wal CRITICAL: receive-wal not running; restore UNKNOWN: ")
+    assert "| last_backup_age=120s;;; backups=3;;; wal_lag=2048B;;; last_archived_age=60s;;; nightly_age=3600s;;;" in first
+    assert s.status.exit_code == 2
+
+
+def test_prometheus_textfile(tmp_path):
+    out = tmp_path / "montagu.prom"
+    check.write_prometheus(snap(Status.CRITICAL), out)
+    text = out.read_text()
+    assert 'montagu_console_panel_status{panel="wal"} 2.0' in text
+    assert 'montagu_console_panel_status{panel="restore"} 3.0' in text
+    assert "montagu_barman_last_backup_age_seconds 120.0" in text
+    assert 'montagu_starport_age_seconds{target="barman_to_starport"} 3000.0' in text
+    assert "montagu_wal_lag_bytes 2048.0" in text
+    assert list(tmp_path.iterdir()) == [out]  # the temporary file was renamed into place
