@@ -112,9 +112,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         config_path = lab_up(args.dir or DEFAULT_LAB_DIR)
         args.config = str(config_path)
         return _tui(args)
-    if args.command in ("run", "runs", "drills"):
-        raise ConsoleError(f"`{args.command}` is not available in this version yet: the action layer "
-                           "(base backup, nightly recover, restore, drills) is still being built; nothing was run")
+    if args.command == "run":
+        return _run(args)
+    if args.command == "runs":
+        return _runs(args)
+    if args.command == "drills":
+        raise ConsoleError("`drills` is not available in this version yet: restore drills are still being built")
     return _tui(args)
 
 
@@ -153,6 +156,68 @@ def _check(args: argparse.Namespace) -> int:
         for p in snap.panels.values():
             print(f"  {p.name:<9} {p.status.value:<9} {p.summary}")
     return snap.status.exit_code
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .actions.service import ActionService, follow
+
+    if args.action == "drill":
+        raise ConsoleError("`run drill` is not available in this version yet: restore drills are still being built")
+    config = _load(args)
+    service = ActionService(config, read_only=args.read_only)
+    info = service.info(args.action)
+    print(f"{info.title} on {info.host}: {info.warning}")
+    for fact in asyncio.run(service.preflight(args.action)):
+        print(f"  preflight: {fact}")
+    confirmation = "--yes" if args.yes else _ask(info)
+    run = service.start(args.action, confirmation=confirmation)
+    print(f"run {run.id} started (log: {run.log_path})")
+    if args.detach:
+        print(f"follow it with: {PROG} runs attach {run.id}")
+        return 0
+    state = follow(run)
+    print(f"run {run.id}: {state}" + (f": {run.record().get('error')}" if state != "succeeded" else ""))
+    return 0 if state == "succeeded" else 1
+
+
+def _ask(info) -> str:
+    if not sys.stdin.isatty():
+        raise ConsoleError(f"{info.action} needs confirmation: run it from a terminal, or add --yes")
+    if info.confirm == "typed":
+        answer = input(f"Type {info.confirm_text!r} to confirm: ").strip()
+        if answer != info.confirm_text:
+            raise ConsoleError(f"{info.action} not started: the confirmation did not match {info.confirm_text!r}")
+        return answer
+    if input("Start it? [y/N] ").strip().lower() not in ("y", "yes"):
+        raise ConsoleError(f"{info.action} not started")
+    return "y"
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from .actions import audit
+    from .actions.runs import RunStore
+    from .actions.service import follow
+
+    config = _load(args)
+    store = RunStore(config.state_dir)
+    if args.runs_command == "list":
+        for run in store.all():
+            rec = run.record()
+            step = rec.get("current_step")
+            name = rec["steps"][step]["name"] if isinstance(step, int) and rec.get("steps") else ""
+            print(f"{run.id:<40} {rec.get('action', ''):<16} {run.state:<11} {rec.get('started_at') or '':<26} {name}")
+        return 0
+    if not args.id:
+        raise ConsoleError(f"runs {args.runs_command} needs a run id (see `{PROG} runs list`)")
+    run = store.get(args.id)
+    if args.runs_command == "attach":
+        state = follow(run)
+        print(f"run {run.id}: {state}")
+        return 0 if state == "succeeded" else 1
+    audit.append(config.state_dir, "cancel requested", run_id=run.id, action=run.record().get("action"))
+    run.cancel()
+    print(f"run {run.id}: cancel sent")
+    return 0
 
 
 def _config_check(args: argparse.Namespace) -> int:

@@ -56,6 +56,18 @@ class WalConfig:
 
 
 @dataclass(frozen=True)
+class ReplayConfig:
+    """The temporary PostgreSQL container that replays the WAL of a fresh nightly copy."""
+
+    image: str = "ghcr.io/vimc/montagu-db:main"
+    command: tuple[str, ...] = ("/etc/montagu/postgresql.production.conf",)
+    user: str | None = None
+    data_dir: str = "/pgdata"
+    ready_command: tuple[str, ...] = ("montagu-wait.sh", "3600")
+    timeout_seconds: int = 3600
+
+
+@dataclass(frozen=True)
 class NightlyConfig:
     host: str
     volume: str | None = None
@@ -63,6 +75,9 @@ class NightlyConfig:
     timestamp_file: str = ".barman-last-restore"
     profile: str = "bb8"
     jobs: int = 4
+    mount: str = "/nightly"
+    replay: "ReplayConfig" = None  # type: ignore[assignment]
+    ship_command: tuple[str, ...] = ("bb8", "backup")
     warning_hours: float = 26
     critical_hours: float = 50
 
@@ -94,6 +109,8 @@ class ScienceConfig:
     db_name: str = "montagu"
     profile: str = "bb8"
     data_warning_days: float = 35
+    restore_command: tuple[str, ...] = ("bb8", "restore")
+    ready_timeout_seconds: int = 7200
     verify: tuple[VerifyQuery, ...] = ()
     rpo_sql: str | None = None
 
@@ -234,6 +251,16 @@ SECTIONS: dict[str, dict[str, tuple[Callable[[Any], Any], Any]]] = {
         "timestamp_file": (_str, ".barman-last-restore"),
         "profile": (_choice("bb8", "privateer"), "bb8"),
         "jobs": (_int, 4),
+        "mount": (_str, "/nightly"),
+        "replay": ({
+            "image": (_str, "ghcr.io/vimc/montagu-db:main"),
+            "command": (_str_list, ("/etc/montagu/postgresql.production.conf",)),
+            "user": (_str, None),
+            "data_dir": (_str, "/pgdata"),
+            "ready_command": (_str_list, ("montagu-wait.sh", "3600")),
+            "timeout_seconds": (_int, 3600),
+        }, {}),
+        "ship_command": (_str_list, ("bb8", "backup")),
         "thresholds": ({
             "warning_hours": (_positive_number, 26),
             "critical_hours": (_positive_number, 50),
@@ -257,6 +284,8 @@ SECTIONS: dict[str, dict[str, tuple[Callable[[Any], Any], Any]]] = {
         "db_user": (_str, "vimc"),
         "db_name": (_str, "montagu"),
         "profile": (_choice("bb8", "privateer"), "bb8"),
+        "restore_command": (_str_list, ("bb8", "restore")),
+        "ready_timeout_seconds": (_int, 7200),
         "verify": ("verify", ()),
         "rpo_sql": (_str, None),
         "thresholds": ({
@@ -455,7 +484,8 @@ class _Validator:
                    for n, h in hosts.items()},
             barman=BarmanConfig(**_flat(sections["barman"])),
             wal=WalConfig(**_flat(sections["wal"])),
-            nightly=NightlyConfig(**_flat(sections["nightly"])),
+            nightly=NightlyConfig(**{**_flat(sections["nightly"]),
+                                     "replay": ReplayConfig(**sections["nightly"]["replay"])}),
             starport=StarportConfig(**_flat(sections["starport"])),
             science=ScienceConfig(**_flat(sections["science"])),
             refresh_seconds=top["refresh_seconds"],

@@ -1,0 +1,36 @@
+"""Progress from the tools' own output: rsync --info=progress2, barman recover stages, redo."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_RSYNC = re.compile(r"^\s*([\d,]+)\s+(\d{1,3})%\s+(\S+/s)\s+(\d+:\d{2}:\d{2})")
+_BARMAN_STAGES = ("Starting local restore", "Copying the base backup", "Copying required WAL segments",
+                  "Generating archive status files", "Identify dangerous settings",
+                  "Your PostgreSQL server has been successfully prepared for recovery")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A percentage (0-100) and an ETA in seconds, either possibly unknown, and what it is of."""
+
+    percent: float | None
+    eta_seconds: int | None
+    label: str
+
+
+def split_lines(chunk: str) -> list[str]:
+    """rsync separates progress updates with carriage returns: treat them as lines."""
+    return [part for part in re.split(r"[\r\n]", chunk) if part.strip()]
+
+
+def parse_line(line: str) -> Progress | None:
+    """Progress carried by one output line, or None."""
+    if m := _RSYNC.match(line):
+        h, mi, s = (int(x) for x in m.group(4).split(":"))
+        return Progress(float(m.group(2)), h * 3600 + mi * 60 + s, f"rsync {m.group(3)}")
+    for i, stage in enumerate(_BARMAN_STAGES):
+        if stage in line:
+            return Progress(100.0 * (i + 1) / len(_BARMAN_STAGES), None, f"barman recover: {stage.lower()}")
+    return None

@@ -1,0 +1,114 @@
+"""The detached supervisor of one run: ``python -m montagu_console.actions.supervisor RUN_DIR``.
+
+Started in a session of its own with SIGHUP ignored, it outlives the console and the
+operator's SSH session. It holds the action's lock, runs the plan's steps in order, and records
+every step in ``run.json`` and the audit log before and after it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from ..config import load_config
+from ..redact import redact
+from . import audit, locks
+from .progress import Progress
+from .runs import Run, now_iso
+from .steps import Cancelled, StepFailed, StepRunner
+
+
+def supervise(run_dir: Path) -> int:
+    """Run every step of the run in ``run_dir``; return 0 on success."""
+    run = Run(run_dir)
+    plan = run.plan()
+    config = load_config(Path(plan["config"]))
+    action, host = plan["action"], plan["host"]
+    started = time.monotonic()
+    fd = locks.acquire(config.state_dir, action, host)
+    if fd is None:
+        holder = locks.holder(config.state_dir, action, host)
+        run.update(state="refused", finished_at=now_iso(), error=f"{action} on {host} is already running (pid {holder})")
+        audit.append(config.state_dir, "refused", action=action, host=host, run_id=run.id,
+                     reason=f"lock held by pid {holder}")
+        return 2
+    cancelled = {"flag": False}
+
+    def on_term(signum, frame):
+        cancelled["flag"] = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    run.update(state="running", pid=os.getpid(), started_at=now_iso())
+    steps = plan["steps"]
+    outcome, error, failed_step = "succeeded", None, None
+    with open(run.log_path, "ab", buffering=0) as log:
+        def progress(p: Progress) -> None:
+            run.update(progress={"percent": p.percent, "eta_seconds": p.eta_seconds, "label": p.label})
+
+        runner = StepRunner(config, log, progress, lambda: cancelled["flag"])
+        for index, step in enumerate(steps):
+            record = run.record()
+            record["steps"][index] |= {"state": "running", "started_at": now_iso()}
+            run.update(steps=record["steps"], current_step=index, progress=None)
+            runner.write(f"==> [{index + 1}/{len(steps)}] {step['name']} ({step['host']})\n")
+            audit.append(config.state_dir, "step started", action=action, host=host, run_id=run.id, step=step["name"])
+            state = "done"
+            try:
+                if cancelled["flag"]:
+                    raise Cancelled()
+                runner.run(step)
+            except Cancelled:
+                state, outcome, error = "cancelled", "cancelled", "cancelled by an operator"
+            except StepFailed as e:
+                state, outcome, error, failed_step = "failed", "failed", redact(str(e)), step["name"]
+            except Exception as e:  # report it as the step's failure, never lose the record
+                state, outcome, failed_step = "failed", "failed", step["name"]
+                error = redact(f"{type(e).__name__}: {e}")
+            record = run.record()
+            record["steps"][index] |= {"state": state, "finished_at": now_iso()}
+            run.update(steps=record["steps"])
+            audit.append(config.state_dir, "step finished", action=action, host=host, run_id=run.id,
+                         step=step["name"], outcome=state)
+            if state != "done":
+                runner.write(f"==> {step['name']}: {state.upper()}: {error}\n")
+                break
+        else:
+            runner.write(f"==> {plan['title']}: all {len(steps)} steps done\n")
+    duration = round(time.monotonic() - started, 1)
+    run.update(state=outcome, finished_at=now_iso(), error=error, failed_step=failed_step, duration_seconds=duration)
+    audit.append(config.state_dir, "finished", action=action, host=host, run_id=run.id, outcome=outcome,
+                 duration_seconds=duration, error=error, failed_step=failed_step)
+    _notify(config.notify, run)
+    return 0 if outcome == "succeeded" else 1
+
+
+def _notify(url: str | None, run: Run) -> None:
+    if not url:
+        return
+    rec = run.record()
+    body = json.dumps({k: rec.get(k) for k in ("id", "action", "state", "error", "failed_step", "started_at",
+                                               "finished_at", "duration_seconds")}).encode()
+    try:
+        req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=10).close()
+    except OSError as e:
+        with open(run.log_path, "a") as log:
+            log.write(f"warning: notify {redact(url)} failed: {e}\n")
+
+
+def main() -> int:
+    try:
+        return supervise(Path(sys.argv[1]))
+    except Exception as e:  # the run directory says what happened; never a silent death
+        Run(Path(sys.argv[1])).update(state="failed", finished_at=now_iso(), error=redact(f"supervisor: {e}"))
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""The action layer without a lab: plans, progress parsing, audit, locks, read-only refusal."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from montagu_console.actions import audit, locks, plans
+from montagu_console.actions.progress import parse_line, split_lines
+from montagu_console.actions.runs import RunStore
+from montagu_console.actions.service import ActionRefused, ActionService
+from montagu_console.config import parse_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def config(tmp_path):
+    text = (ROOT / "config.example.yml").read_text().replace("state_dir: ~/.local/state/montagu-console",
+                                                             f"state_dir: {tmp_path / 'state'}")
+    return parse_config(text, tmp_path / "config.yml")
+
+
+def test_base_backup_plan(config):
+    p = plans.plan(config, "base-backup")
+    assert p["steps"] == [{"name": "barman backup", "kind": "command", "host": "annex",
+                           "argv": ["docker", "exec", "barman-montagu", "barman", "backup", "montagu", "--wait"]}]
+
+
+def test_nightly_plan_bb8_profile_runs_each_step_itself(config):
+    p = plans.plan(config, "nightly-recover")
+    kinds = [s["kind"] for s in p["steps"]]
+    assert kinds == ["command", "command", "command", "replay", "timestamp", "command"]
+    recover = p["steps"][1]["argv"]
+    assert recover == ["docker", "exec", "barman-montagu", "barman", "recover", "--jobs", "4", "montagu", "latest",
+                       "/nightly/dump"]
+    assert p["steps"][3]["volume"] == "montagu_db_volume" and p["steps"][3]["container"] == "barman-replay-wal"
+    assert p["steps"][4]["path"] == "/nightly/.barman-last-restore"
+    assert p["steps"][-1]["argv"] == ["bb8", "backup"]
+    assert not any("update-nightly" in json.dumps(s) for s in p["steps"])
+
+
+def test_nightly_plan_privateer_profile_does_not_ship(config):
+    from dataclasses import replace
+
+    cfg = replace(config, nightly=replace(config.nightly, profile="privateer", volume="barman_recover", mount="/recover"))
+    steps = plans.plan(cfg, "nightly-recover")["steps"]
+    assert steps[-1]["kind"] == "timestamp" and steps[1]["argv"][-1] == "/recover/dump"
+
+
+def test_restore_plan(config):
+    steps = plans.plan(config, "restore")["steps"]
+    assert [s["kind"] for s in steps] == ["container_stop", "command", "container_start", "wait_ready"]
+    assert steps[1]["argv"] == ["bb8", "restore"] and steps[0]["container"] == "montagu_db_1"
+
+
+def test_typed_confirmations(config):
+    assert plans.info(config, "nightly-recover").confirm_text == "montagu_db_volume"
+    assert plans.info(config, "restore").confirm_text == "science"
+    assert plans.info(config, "base-backup").confirm == "yn"
+
+
+def test_rsync_progress2_lines_split_on_carriage_returns():
+    chunk = "  1,234,567  12%   85.30MB/s    0:01:23 (xfr#1, ir-chk=10/20)\r  9,999,999  42%   85.30MB/s    0:00:30 (xfr#2)"
+    lines = split_lines(chunk)
+    assert len(lines) == 2
+    p = parse_line(lines[-1])
+    assert p.percent == 42 and p.eta_seconds == 30
+
+
+def test_barman_recover_stage_progress():
+    p = parse_line("Copying required WAL segments.")
+    assert p and 0 < p.percent < 100 and "wal" in p.label
+
+
+def test_audit_is_append_only_jsonl_without_secrets(tmp_path, monkeypatch):
+    monkeypatch.setenv("SSH_CONNECTION", "10.1.2.3 51234 10.0.0.1 22")
+    audit.append(tmp_path, "started", action="base-backup", host="annex", args="password=hunter2")
+    audit.append(tmp_path, "finished", action="base-backup", outcome="succeeded")
+    records = audit.read(tmp_path)
+    assert [r["event"] for r in records] == ["started", "finished"]
+    assert records[0]["ssh_client"] == "10.1.2.3" and records[0]["user"]
+    assert "hunter2" not in (tmp_path / "audit.jsonl").read_text()
+
+
+def test_lock_is_single_flight(tmp_path):
+    fd = locks.acquire(tmp_path, "restore", "science")
+    assert fd is not None
+    assert locks.acquire(tmp_path, "restore", "science") is None
+    assert locks.holder(tmp_path, "restore", "science") == os.getpid()
+    assert locks.acquire(tmp_path, "restore", "annex") is not None
+    os.close(fd)
+    assert locks.holder(tmp_path, "restore", "science") is None
+
+
+@pytest.mark.parametrize("action", ["base-backup", "nightly-recover", "restore"])
+async def test_read_only_refuses_in_the_action_layer(config, action):
+    from dataclasses import replace
+
+    service = ActionService(replace(config, read_only=True))
+    with pytest.raises(ActionRefused, match="read-only"):
+        await service.preflight(action)
+    with pytest.raises(ActionRefused, match="read-only"):
+        service.start(action, confirmation="--yes")
+    assert RunStore(config.state_dir).all() == []
+    refused = [r for r in audit.read(config.state_dir) if r["event"] == "refused"]
+    assert len(refused) == 2 and all("read-only" in r["reason"] for r in refused)
+
+
+def test_wrong_typed_confirmation_is_refused(config):
+    with pytest.raises(ActionRefused, match="type 'science'"):
+        ActionService(config).start("restore", confirmation="sciense")
+    assert RunStore(config.state_dir).all() == []
