@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from pathlib import Path
 
@@ -117,7 +118,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "runs":
         return _runs(args)
     if args.command == "drills":
-        raise ConsoleError("`drills` is not available in this version yet: restore drills are still being built")
+        return _drills(args)
     return _tui(args)
 
 
@@ -161,9 +162,9 @@ def _check(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from .actions.service import ActionService, follow
 
-    if args.action == "drill":
-        raise ConsoleError("`run drill` is not available in this version yet: restore drills are still being built")
     config = _load(args)
+    if args.action == "drill":
+        return _run_drill(args, config)
     service = ActionService(config, read_only=args.read_only)
     info = service.info(args.action)
     print(f"{info.title} on {info.host}: {info.warning}")
@@ -178,6 +179,65 @@ def _run(args: argparse.Namespace) -> int:
     state = follow(run)
     print(f"run {run.id}: {state}" + (f": {run.record().get('error')}" if state != "succeeded" else ""))
     return 0 if state == "succeeded" else 1
+
+
+def _run_drill(args: argparse.Namespace, config) -> int:
+    from .actions.drill import resume_drill, start_drill
+    from .actions.service import ActionRefused, follow
+
+    try:
+        if args.resume:
+            run = resume_drill(config, args.resume, read_only=args.read_only)
+        else:
+            host = config.science.host
+            print(f"restore drill of {host}: it stops {config.science.container} and overwrites science's database")
+            if args.yes:
+                confirmation = "--yes"
+            elif not sys.stdin.isatty():
+                raise ConsoleError("the drill needs confirmation: run it from a terminal, or add --yes")
+            else:
+                confirmation = input(f"Type {host!r} to confirm: ").strip()
+            run = start_drill(config, confirmation=confirmation, read_only=args.read_only)
+    except ActionRefused as e:
+        print(f"{PROG}: {e}", file=sys.stderr)
+        return 2
+    print(f"drill {run.id} started (log: {run.log_path})")
+    if args.detach:
+        print(f"follow it with: {PROG} runs attach {run.id}")
+        return 0
+    follow(run)
+    report = json.loads((run.path / "report.json").read_text()) if (run.path / "report.json").exists() else {}
+    outcome = report.get("outcome", run.state)
+    print(f"drill {run.id}: {outcome.upper()}  RTO {report.get('rto_seconds')} s  RPO {report.get('rpo_seconds')} s"
+          f"  report: {run.path / 'report.md'}")
+    if outcome == "passed":
+        return 0
+    failed = run.record().get("failed_step") or ""
+    return 1 if failed.startswith("verify") else 2
+
+
+def _drills(args: argparse.Namespace) -> int:
+    from .actions.drill import list_drills
+    from .actions.runs import RunStore
+
+    config = _load(args)
+    if args.drills_command == "list":
+        drills = list_drills(config.state_dir)
+        if not drills:
+            print("no drill on record")
+        for d in drills:
+            rto = "-" if d.get("rto_seconds") is None else f"{d['rto_seconds']:.0f}s"
+            rpo = "-" if d.get("rpo_seconds") is None else f"{d['rpo_seconds']:.0f}s"
+            print(f"{d['drill_id']:<36} {d.get('started_at') or '':<26} {d['outcome']:<12} RTO {rto:>7}  RPO {rpo:>7}")
+        return 0
+    if not args.id:
+        raise ConsoleError(f"drills show needs a drill id (see `{PROG} drills list`)")
+    run = RunStore(config.state_dir, "drills").get(args.id)
+    report = run.path / "report.md"
+    if not report.exists():
+        raise ConsoleError(f"drill {run.id} has no report yet (state: {run.state})")
+    print(report.read_text(), end="")
+    return 0
 
 
 def _ask(info) -> str:

@@ -111,6 +111,7 @@ class ScienceConfig:
     data_warning_days: float = 35
     restore_command: tuple[str, ...] = ("bb8", "restore")
     ready_timeout_seconds: int = 7200
+    primary_clock_command: tuple[str, ...] | None = None
     verify: tuple[VerifyQuery, ...] = ()
     rpo_sql: str | None = None
 
@@ -286,6 +287,7 @@ SECTIONS: dict[str, dict[str, tuple[Callable[[Any], Any], Any]]] = {
         "profile": (_choice("bb8", "privateer"), "bb8"),
         "restore_command": (_str_list, ("bb8", "restore")),
         "ready_timeout_seconds": (_int, 7200),
+        "primary_clock_command": (_str_list, None),
         "verify": ("verify", ()),
         "rpo_sql": (_str, None),
         "thresholds": ({
@@ -403,6 +405,9 @@ class _Validator:
                     values[name] = default
                 continue
             _k, val = raw[name]
+            if default is None and isinstance(val, yaml.ScalarNode) and _scalar(val) is None:
+                values[name] = None  # an optional key given as null
+                continue
             if isinstance(check, dict):
                 sub = self.mapping(val, path)
                 values[name] = self.section(sub or {}, path, check, val)

@@ -94,10 +94,10 @@ class Run:
 
 
 class RunStore:
-    """All runs under ``state_dir/runs``."""
+    """All runs under ``state_dir/runs`` (or ``state_dir/drills`` for drills)."""
 
-    def __init__(self, state_dir: Path):
-        self.root = Path(state_dir) / "runs"
+    def __init__(self, state_dir: Path, kind: str = "runs"):
+        self.root = Path(state_dir) / kind
 
     def create(self, action: str, plan: dict) -> Run:
         self.root.mkdir(parents=True, exist_ok=True)

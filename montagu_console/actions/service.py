@@ -60,20 +60,29 @@ class ActionService:
             self._refuse(action, f"confirmation did not match: type {info.confirm_text!r} to confirm")
         plan = plans.plan(self.config, action)
         run = self.runs.create(action, plan)
+        run.update(operator=audit.who(), confirmation=confirmation)
         audit.append(self.config.state_dir, "started", action=action, host=info.host, run_id=run.id,
                      profile=plan.get("profile"), confirmation=confirmation,
                      steps=[s["name"] for s in plan["steps"]])
-        with open(run.path / "supervisor.out", "ab") as out:
-            subprocess.Popen([sys.executable, "-m", "montagu_console.actions.supervisor", str(run.path)],
-                             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                             start_new_session=True, close_fds=True, cwd="/",
-                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        deadline = time.monotonic() + 10
-        while run.record().get("state") == "starting" and time.monotonic() < deadline:
-            time.sleep(0.05)
+        run = spawn_supervisor(run)
         if run.record().get("state") == "refused":
             raise ActionRefused(f"{action} refused: {run.record().get('error')}")
         return run
+
+
+def spawn_supervisor(run: Run, *, resume: bool = False) -> Run:
+    """Start the run's supervisor detached (own session, no terminal) and wait until it has begun."""
+    argv = [sys.executable, "-m", "montagu_console.actions.supervisor", str(run.path)]
+    if resume:
+        argv.append("--resume")
+    run.update(state="starting")
+    with open(run.path / "supervisor.out", "ab") as out:
+        subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                         start_new_session=True, close_fds=True, cwd="/", env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 10
+    while run.record().get("state") == "starting" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return run
 
 
 async def _check_backup(service: ActionService, pool: HostPool) -> list[str]:

@@ -13,29 +13,35 @@ import signal
 import sys
 import time
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 from ..config import load_config
 from ..redact import redact
 from . import audit, locks
+from .drill import DrillRunner, write_reports
 from .progress import Progress
 from .runs import Run, now_iso
 from .steps import Cancelled, StepFailed, StepRunner
 
 
-def supervise(run_dir: Path) -> int:
-    """Run every step of the run in ``run_dir``; return 0 on success."""
+def supervise(run_dir: Path, *, resume: bool = False) -> int:
+    """Run every step of the run in ``run_dir`` (skipping finished ones on resume); 0 on success."""
     run = Run(run_dir)
     plan = run.plan()
     config = load_config(Path(plan["config"]))
     action, host = plan["action"], plan["host"]
+    drill = action == "drill"
     started = time.monotonic()
-    fd = locks.acquire(config.state_dir, action, host)
+    # A drill restores science: it shares the restore's lock, so the two can never overlap.
+    fd = locks.acquire(config.state_dir, "restore" if drill else action, host)
     if fd is None:
-        holder = locks.holder(config.state_dir, action, host)
+        holder = locks.holder(config.state_dir, "restore" if drill else action, host)
         run.update(state="refused", finished_at=now_iso(), error=f"{action} on {host} is already running (pid {holder})")
         audit.append(config.state_dir, "refused", action=action, host=host, run_id=run.id,
                      reason=f"lock held by pid {holder}")
+        if drill:
+            write_reports(run, "refused")
         return 2
     cancelled = {"flag": False}
 
@@ -44,19 +50,33 @@ def supervise(run_dir: Path) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    run.update(state="running", pid=os.getpid(), started_at=now_iso())
+    record = run.record()
+    now = now_iso()
+    if resume:
+        stopped = record.get("last_activity") or record.get("started_at") or now
+        gap = {"stopped_at": stopped, "resumed_at": now, "seconds": _seconds(stopped, now)}
+        run.update(gaps=record.get("gaps", []) + [gap])
+    run.update(state="running", pid=os.getpid(), started_at=record.get("started_at") or now, error=None)
+    if drill and not record.get("drill_started_at"):
+        run.update(drill_started_at=now)
     steps = plan["steps"]
     outcome, error, failed_step = "succeeded", None, None
     with open(run.log_path, "ab", buffering=0) as log:
         def progress(p: Progress) -> None:
             run.update(progress={"percent": p.percent, "eta_seconds": p.eta_seconds, "label": p.label})
 
-        runner = StepRunner(config, log, progress, lambda: cancelled["flag"])
+        args = (config, log, progress, lambda: cancelled["flag"])
+        runner = DrillRunner(run, *args) if drill else StepRunner(*args)
         for index, step in enumerate(steps):
+            if resume and run.record()["steps"][index].get("state") == "done":
+                runner.write(f"==> [{index + 1}/{len(steps)}] {step['name']}: done before the interruption, "
+                             "not repeated\n")
+                continue
             record = run.record()
-            record["steps"][index] |= {"state": "running", "started_at": now_iso()}
-            run.update(steps=record["steps"], current_step=index, progress=None)
+            record["steps"][index] |= {"state": "running", "started_at": now_iso(), "finished_at": None}
+            run.update(steps=record["steps"], current_step=index, progress=None, last_activity=now_iso())
             runner.write(f"==> [{index + 1}/{len(steps)}] {step['name']} ({step['host']})\n")
+            offset = log.tell()
             audit.append(config.state_dir, "step started", action=action, host=host, run_id=run.id, step=step["name"])
             state = "done"
             try:
@@ -71,8 +91,9 @@ def supervise(run_dir: Path) -> int:
                 state, outcome, failed_step = "failed", "failed", step["name"]
                 error = redact(f"{type(e).__name__}: {e}")
             record = run.record()
-            record["steps"][index] |= {"state": state, "finished_at": now_iso()}
-            run.update(steps=record["steps"])
+            record["steps"][index] |= {"state": state, "finished_at": now_iso(),
+                                       "output_tail": _tail(run.log_path, offset)}
+            run.update(steps=record["steps"], last_activity=now_iso())
             audit.append(config.state_dir, "step finished", action=action, host=host, run_id=run.id,
                          step=step["name"], outcome=state)
             if state != "done":
@@ -82,10 +103,27 @@ def supervise(run_dir: Path) -> int:
             runner.write(f"==> {plan['title']}: all {len(steps)} steps done\n")
     duration = round(time.monotonic() - started, 1)
     run.update(state=outcome, finished_at=now_iso(), error=error, failed_step=failed_step, duration_seconds=duration)
+    if drill:
+        report = write_reports(run, {"succeeded": "passed", "cancelled": "interrupted"}.get(outcome, "failed"))
+        with open(run.log_path, "a") as log:
+            log.write(f"==> drill {report['outcome'].upper()}: RTO {report['rto_seconds']} s, "
+                      f"RPO {report['rpo_seconds']} s; report: {run.path / 'report.md'}\n")
     audit.append(config.state_dir, "finished", action=action, host=host, run_id=run.id, outcome=outcome,
                  duration_seconds=duration, error=error, failed_step=failed_step)
     _notify(config.notify, run)
     return 0 if outcome == "succeeded" else 1
+
+
+def _tail(log_path: Path, offset: int, lines: int = 15) -> list[str]:
+    """The last lines a step wrote to the log (secrets redacted)."""
+    with open(log_path, "rb") as f:
+        f.seek(offset)
+        text = f.read().decode("utf-8", "replace")
+    return [redact(line) for line in text.replace("\r", "\n").splitlines() if line.strip()][-lines:]
+
+
+def _seconds(earlier: str, later: str) -> float:
+    return round((datetime.fromisoformat(later) - datetime.fromisoformat(earlier)).total_seconds(), 1)
 
 
 def _notify(url: str | None, run: Run) -> None:
@@ -104,7 +142,7 @@ def _notify(url: str | None, run: Run) -> None:
 
 def main() -> int:
     try:
-        return supervise(Path(sys.argv[1]))
+        return supervise(Path(sys.argv[1]), resume="--resume" in sys.argv[2:])
     except Exception as e:  # the run directory says what happened; never a silent death
         Run(Path(sys.argv[1])).update(state="failed", finished_at=now_iso(), error=redact(f"supervisor: {e}"))
         return 1

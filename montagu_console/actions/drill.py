@@ -1,0 +1,394 @@
+"""Guided restore drills: the plan, the drill-only steps, RTO/RPO and the reports.
+
+A drill is a run whose directory lives under ``state_dir/drills/<id>/``. Its steps are the
+restore's steps framed by a preflight (and the primary's clock, for RPO) and by the
+verification queries; the report is written by the last step, and again if a step fails, so
+``report.md`` and ``report.json`` always exist once the drill has ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..config import Config, parse_expect
+from ..redact import redact, redact_data
+from . import plans
+from .runs import Run, write_json
+from .steps import StepFailed, StepRunner
+
+DRILL_STEPS = ("preflight", "stop", "restore", "start", "redo", "verify", "report")
+
+
+def drill_plan(config: Config) -> dict:
+    """The drill's steps under the configured restore profile."""
+    restore = plans.plan(config, "restore")["steps"]
+    s = config.science
+    return {
+        "action": "drill", "host": s.host, "profile": s.profile, "config": str(config.path),
+        "title": f"restore drill of {s.host} (profile {s.profile})",
+        "steps": [
+            {"name": "preflight: hosts, space, what is overwritten, age of the source", "kind": "drill_preflight",
+             "host": s.host, "destructive": False},
+            restore[0] | {"destructive": True},
+            restore[1] | {"name": f"restore: {' '.join(s.restore_command)}", "destructive": True},
+            restore[2] | {"destructive": False},
+            restore[3] | {"destructive": False},
+            {"name": "verify the restored data", "kind": "drill_verify", "host": s.host,
+             "container": s.container, "destructive": False},
+            {"name": "measure RPO and write the report", "kind": "drill_report", "host": s.host,
+             "destructive": False},
+        ],
+    }
+
+
+def evaluate(expect: str, value: str | None) -> bool:
+    """Whether a verification value meets ``expect`` ("not null" or a numeric comparison)."""
+    parsed = parse_expect(expect)
+    if parsed is None or value is None or value == "":
+        return False
+    op, number = parsed
+    if op == "not null":
+        return True
+    try:
+        v = float(value)
+    except ValueError:
+        return False
+    return {">": v > number, ">=": v >= number, "==": v == number, "!=": v != number,
+            "<": v < number, "<=": v <= number}[op]
+
+
+class DrillRunner(StepRunner):
+    """StepRunner with the drill's own step kinds; facts go into run.json under ``drill``."""
+
+    def __init__(self, run: Run, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.runrec = run
+
+    def facts(self) -> dict:
+        return self.runrec.record().get("drill", {})
+
+    def remember(self, **facts) -> None:
+        self.runrec.update(drill=self.facts() | redact_data(facts))
+
+    # -- step kinds ----------------------------------------------------------------------------
+
+    def _drill_preflight(self, step: dict) -> None:
+        facts = asyncio.run(_preflight(self.config))
+        for line in facts["lines"]:
+            self.write(f"preflight: {line}\n")
+        self.remember(primary_clock_at_start=facts["primary_clock"], clock_source=facts["clock_source"],
+                      source=facts["source"], versions=facts["versions"], overwrites=facts["overwrites"])
+        if facts["problems"]:
+            raise StepFailed("preflight: " + "; ".join(facts["problems"]))
+
+    def _drill_verify(self, step: dict) -> None:
+        s = self.config.science
+        container = self._container(step)
+        results, failed = [], []
+        for q in s.verify:
+            rc, out = container.exec_run(["psql", "-U", s.db_user, "-d", s.db_name, "-XAtqc", q.sql])
+            value = out.decode("utf-8", "replace").strip() if rc == 0 else None
+            passed = evaluate(q.expect, value)
+            results.append({"name": q.name, "sql": q.sql, "expect": q.expect,
+                            "value": value if rc == 0 else f"error: {out.decode(errors='replace').strip()[:200]}",
+                            "passed": passed})
+            self.write(f"verify: {q.name}: {value!r} (expect {q.expect}): {'PASS' if passed else 'FAIL'}\n")
+            if not passed:
+                failed.append(q.name)
+        self.remember(verify=results, verified_at=_now() if not failed else None)
+        if not s.verify:
+            self.write("verify: no science.verify queries are configured\n")
+        if failed:
+            self.remember(verify_failed=failed)
+            raise StepFailed("verification failed: " + ", ".join(failed))
+
+    def _drill_report(self, step: dict) -> None:
+        s = self.config.science
+        newest = None
+        if s.rpo_sql:
+            container = self._container(step | {"container": s.container})
+            rc, out = container.exec_run(["psql", "-U", s.db_user, "-d", s.db_name, "-XAtqc", s.rpo_sql])
+            text = out.decode("utf-8", "replace").strip()
+            if rc != 0 or not text:
+                raise StepFailed(f"science.rpo_sql gave no timestamp: {text[:200] or 'empty result'}")
+            newest = _parse_pg_time(text)
+            self.write(f"newest committed data in the restored database: {newest.isoformat()}\n")
+        self.remember(newest_committed=newest.isoformat() if newest else None)
+
+
+async def _preflight(config: Config) -> dict:
+    """Hosts reachable, free space, what will be overwritten, the source's age, the primary clock."""
+    from ..collect import Collector
+
+    lines, problems = [], []
+    collector = Collector(config)
+    try:
+        snap = await collector.snapshot()
+        pool = collector.pool
+        for name, host in config.hosts.items():
+            try:
+                await pool.transport(name).run(["true"], timeout=config.connect_timeout + 5)
+                if host.docker:
+                    await pool.docker(name).ping()
+                lines.append(f"host {name} reachable")
+            except Exception as e:  # every unreachable host is listed, not only the first
+                problems.append(redact(str(e)))
+        b = snap.panels["barman"].facts
+        w = snap.panels["wal"].facts
+        st = snap.panels["starport"].facts
+        r = snap.panels["restore"].facts
+        source = {"nightly_restored_at": st.get("nightly_restored_at"), "last_backup_id": b.get("last_backup_id"),
+                  "last_backup_end": b.get("last_backup_end"), "last_archived_wal": w.get("last_archived_wal"),
+                  "last_archived_at": w.get("last_archived_at")}
+        lines.append(f"source: nightly copy restored at {source['nightly_restored_at']}, newest base backup "
+                     f"{source['last_backup_id']}, last archived WAL {source['last_archived_wal']}")
+        s = config.science
+        overwrites = f"the database of {s.container} on {s.host} (volume {s.volume}), now on data from " \
+                     f"{r.get('data_restored_from')}"
+        lines.append(f"overwrites: {overwrites}")
+        docker = pool.docker(s.host)
+        df = await docker.exec(s.container, ["df", "-Pk", s.data_dir], timeout=config.command_timeout)
+        try:
+            free = int(df.stdout.strip().splitlines()[-1].split()[3]) * 1024
+            lines.append(f"free space on {s.host} at {s.data_dir}: {free // 1024**2} MiB")
+        except (IndexError, ValueError):
+            problems.append(f"cannot read free space on {s.host} at {s.data_dir}")
+        version = await docker.exec(s.container, ["psql", "-U", s.db_user, "-d", s.db_name, "-XAtqc",
+                                                  "show server_version"], timeout=config.command_timeout)
+        versions = {"postgres": version.stdout.strip() or None, "barman": b.get("barman_version")}
+        clock, clock_source = await _primary_clock(config, pool)
+        lines.append(f"primary clock at the start: {clock} ({clock_source})")
+    finally:
+        await collector.close()
+    return {"lines": lines, "problems": problems, "source": source, "versions": versions,
+            "overwrites": overwrites, "primary_clock": clock, "clock_source": clock_source}
+
+
+async def _primary_clock(config: Config, pool) -> tuple[str, str]:
+    command = config.science.primary_clock_command
+    if not command:
+        return _now(), "the console's clock (science.primary_clock_command is not set)"
+    result = await pool.transport(config.barman.host).run(list(command), timeout=config.command_timeout)
+    text = result.stdout.strip()
+    if result.returncode != 0 or not text:
+        raise StepFailed(f"`{shlex.join(command)}` failed: {(result.stderr or text).strip()[:200]}")
+    return _parse_pg_time(text).isoformat(), f"the primary's clock (`{shlex.join(command)}`)"
+
+
+def _parse_pg_time(text: str) -> datetime:
+    """PostgreSQL's timestamptz text (``2026-11-25 05:01:02.123+00``) as an aware datetime."""
+    t = text.strip().splitlines()[0].strip()
+    if len(t) >= 3 and t[-3] in "+-" and t[-3:].replace("+", "").replace("-", "").isdigit():
+        t += ":00"
+    value = datetime.fromisoformat(t)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# -- reports ---------------------------------------------------------------------------------------
+
+def build_report(run: Run, outcome: str) -> dict:
+    """report.json for a drill run (spec section 6 keys)."""
+    rec, plan = run.record(), run.plan()
+    facts = rec.get("drill", {})
+    started = rec.get("drill_started_at") or rec.get("started_at") or rec.get("created_at")
+    verified = facts.get("verified_at")
+    rto = _seconds_between(started, verified) if verified and outcome == "passed" else None
+    newest, clock = facts.get("newest_committed"), facts.get("primary_clock_at_start")
+    rpo = _seconds_between(newest, clock) if newest and clock else None
+    steps = []
+    never_ran = "pending" if outcome == "interrupted" else "skipped"
+    for s in rec.get("steps", []):
+        state = s.get("state", "pending")
+        steps.append({"name": s["name"], "state": never_ran if state == "pending" else state,
+                      "started_at": s.get("started_at"),
+                      "finished_at": s.get("finished_at"), "output_tail": s.get("output_tail", [])})
+    return redact_data({
+        "drill_id": run.id,
+        "outcome": outcome,
+        "started_at": started,
+        "finished_at": rec.get("finished_at") or _now(),
+        "profile": plan.get("profile"),
+        "rto_seconds": rto,
+        "rpo_seconds": rpo,
+        "measured": {
+            "rto": "Wall time from the start of the drill (before the preflight) to the moment every "
+                   "verification query from science.verify had passed on the restored database"
+                   + ("" if rto is not None else "; not measured because the drill did not pass") + ".",
+            "rpo": f"The primary's clock at the start of the drill ({facts.get('clock_source', 'unknown source')}) "
+                   f"minus the newest committed timestamp in the restored database (science.rpo_sql)"
+                   + ("" if rpo is not None else "; not measured because no such timestamp was read") + ".",
+        },
+        "source": {k: (facts.get("source") or {}).get(k) for k in ("nightly_restored_at", "last_backup_id",
+                                                                    "last_archived_wal")},
+        "versions": facts.get("versions") or {"postgres": None, "barman": None},
+        "operator": rec.get("operator"),
+        "overwrites": facts.get("overwrites"),
+        "gaps": rec.get("gaps", []),
+        "steps": steps,
+        "verify": facts.get("verify", []),
+        "failure": rec.get("error"),
+    })
+
+
+def write_reports(run: Run, outcome: str) -> dict:
+    """Write report.json and report.md into the drill's directory; return the report."""
+    report = build_report(run, outcome)
+    write_json(run.path / "report.json", report)
+    (run.path / "report.md").write_text(render_markdown(report))
+    return report
+
+
+def render_markdown(r: dict) -> str:
+    """A report an auditor can read without the console."""
+    def fmt(seconds):
+        if seconds is None:
+            return "not measured"
+        return f"{seconds:.0f} s ({seconds / 60:.1f} min)" if seconds >= 60 else f"{seconds:.1f} s"
+
+    op = r.get("operator") or {}
+    lines = [
+        f"# Restore drill {r['drill_id']}: {r['outcome'].upper()}",
+        "",
+        f"- Started: {r['started_at']}",
+        f"- Finished: {r['finished_at']}",
+        f"- Run by: {op.get('user', 'unknown')}" + (f" (SSH from {op['ssh_client']})" if op.get("ssh_client") else ""),
+        f"- Restore profile: {r['profile']}",
+        f"- What was overwritten: {r.get('overwrites') or 'unknown'}",
+        f"- PostgreSQL {r['versions'].get('postgres') or 'unknown'}, barman {r['versions'].get('barman') or 'unknown'}",
+        "",
+        "## Result",
+        "",
+        "| measure | value | how it was measured |",
+        "| --- | --- | --- |",
+        f"| RTO | {fmt(r['rto_seconds'])} | {r['measured']['rto']} |",
+        f"| RPO | {fmt(r['rpo_seconds'])} | {r['measured']['rpo']} |",
+        "",
+        "## Source of the restored data",
+        "",
+        f"- Nightly copy restored by barman at: {r['source'].get('nightly_restored_at')}",
+        f"- Newest base backup: {r['source'].get('last_backup_id')}",
+        f"- Last archived WAL: {r['source'].get('last_archived_wal')}",
+        "",
+        "## Steps",
+        "",
+        "| # | step | state | started | finished |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for i, s in enumerate(r["steps"], 1):
+        lines.append(f"| {i} | {s['name']} | {s['state']} | {s['started_at'] or ''} | {s['finished_at'] or ''} |")
+    if r.get("gaps"):
+        lines += ["", "## Interruptions", ""]
+        lines += [f"- the drill's process stopped at {g['stopped_at']} and was resumed at {g['resumed_at']} "
+                  f"({g['seconds']:.0f} s lost); finished steps were not repeated" for g in r["gaps"]]
+    lines += ["", "## Verification", "", "| query | SQL | expected | value | result |", "| --- | --- | --- | --- | --- |"]
+    for v in r["verify"]:
+        lines.append(f"| {v['name']} | `{v['sql']}` | {v['expect']} | {v['value']} | {'PASS' if v['passed'] else 'FAIL'} |")
+    if not r["verify"]:
+        lines.append("| (none run) | | | | |")
+    if r.get("failure"):
+        lines += ["", "## Failure", "", r["failure"]]
+    lines += ["", "## Output of each step (last lines)", ""]
+    for s in r["steps"]:
+        if s["output_tail"]:
+            lines += [f"### {s['name']}", "", "```", *s["output_tail"], "```", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _seconds_between(earlier: str | None, later: str | None) -> float | None:
+    if not earlier or not later:
+        return None
+    return round((datetime.fromisoformat(later) - datetime.fromisoformat(earlier)).total_seconds(), 1)
+
+
+def outcome_of(run: Run) -> str:
+    """passed | failed | interrupted, from the run's state and its verification."""
+    state = run.state
+    if state == "succeeded":
+        return "passed"
+    if state in ("interrupted", "running", "starting"):
+        return "interrupted"
+    if state == "refused":
+        return "refused"
+    return "failed"
+
+
+def list_drills(state_dir: Path) -> list[dict]:
+    """Every drill's report (or its state when it has none yet), oldest first."""
+    root = Path(state_dir) / "drills"
+    out = []
+    for path in sorted(root.glob("*/plan.json")) if root.exists() else []:
+        report = path.parent / "report.json"
+        if report.exists():
+            try:
+                out.append(json.loads(report.read_text()))
+                continue
+            except ValueError:
+                pass
+        run = Run(path.parent)
+        out.append({"drill_id": run.id, "outcome": outcome_of(run), "started_at": run.record().get("started_at"),
+                    "rto_seconds": None, "rpo_seconds": None})
+    return out
+
+
+# -- starting and resuming ------------------------------------------------------------------------
+
+def start_drill(config: Config, *, confirmation: str, read_only: bool | None = None) -> Run:
+    """Start a drill detached, or refuse it (a report with outcome ``refused`` records why)."""
+    from . import audit, locks
+    from .runs import RunStore
+    from .service import ActionRefused, spawn_supervisor
+
+    store = RunStore(config.state_dir, "drills")
+    plan = drill_plan(config)
+    read_only = config.read_only if read_only is None else read_only
+    busy = [r for r in RunStore(config.state_dir).active()] + list(store.active())
+    reason = None
+    if read_only:
+        reason = "read-only mode (--read-only or read_only: true in the config)"
+    elif busy:
+        reason = f"another run is in flight: {busy[0].id} ({busy[0].record().get('action')})"
+    elif locks.holder(config.state_dir, "restore", config.science.host):
+        reason = f"a restore of {config.science.host} is running (lock held)"
+    elif confirmation not in (config.science.host, "--yes"):
+        reason = f"confirmation did not match: type {config.science.host!r} to confirm"
+    run = store.create("drill", plan)
+    run.update(operator=audit.who(), confirmation=confirmation)
+    if reason:
+        run.update(state="refused", error=f"drill refused: {reason}", finished_at=_now())
+        audit.append(config.state_dir, "refused", action="drill", host=config.science.host, run_id=run.id,
+                     reason=reason)
+        write_reports(run, "refused")
+        raise ActionRefused(f"drill refused: {reason} (report: {run.path / 'report.md'})")
+    audit.append(config.state_dir, "started", action="drill", host=config.science.host, run_id=run.id,
+                 profile=plan["profile"], confirmation=confirmation)
+    return spawn_supervisor(run)
+
+
+def resume_drill(config: Config, drill_id: str | None, *, read_only: bool | None = None) -> Run:
+    """Continue an interrupted drill at its first unfinished step."""
+    from . import audit
+    from .runs import RunStore
+    from .service import ActionRefused, spawn_supervisor
+
+    store = RunStore(config.state_dir, "drills")
+    if (config.read_only if read_only is None else read_only):
+        raise ActionRefused("drill resume refused: read-only mode")
+    if drill_id in (None, "latest"):
+        candidates = [r for r in store.all() if r.state == "interrupted"]
+        if not candidates:
+            raise ActionRefused("no interrupted drill to resume (see `montagu-console drills list`)")
+        run = candidates[-1]
+    else:
+        run = store.get(drill_id)
+    if run.state != "interrupted":
+        raise ActionRefused(f"drill {run.id} cannot be resumed: it is {run.state}")
+    audit.append(config.state_dir, "resumed", action="drill", host=config.science.host, run_id=run.id)
+    return spawn_supervisor(run, resume=True)
