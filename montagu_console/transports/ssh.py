@@ -1,0 +1,293 @@
+"""Hosts reached over SSH (paramiko): one reused connection per host, strict host keys.
+
+Blocking paramiko calls run on a small thread pool owned by the host, so a hung host can
+only tie up its own threads; the awaiting side is bounded by ``asyncio.wait_for``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import getpass
+import logging
+import os
+import select
+import shlex
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Sequence, TypeVar
+
+import paramiko
+
+from montagu_console.config import HostConfig
+from montagu_console.errors import TransportError
+from montagu_console.transports.base import CommandResult, FileMissing
+
+# paramiko's transport thread logs tracebacks when a connect is abandoned; with no handler at
+# all, Python would print them to stderr, over the console's screen.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+
+T = TypeVar("T")
+
+SYSTEM_KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts"
+MAX_PARALLEL = 6  # calls in flight per host; below sshd's default MaxSessions (10)
+SESSION_RETRY = 0.05  # seconds between tries when the server has no session slot free
+GRACE = 0.5  # seconds the awaiting side allows beyond a call's own timeout
+KEEPALIVE = 30  # seconds between keepalives on an idle connection
+_CHUNK = 65536
+
+
+class _UnknownHostKey(paramiko.SSHException):
+    pass
+
+
+class _RejectUnknown(paramiko.RejectPolicy):
+    """RejectPolicy that raises a distinct exception, so the message can say why."""
+
+    def missing_host_key(self, client, hostname, key):
+        raise _UnknownHostKey(hostname)
+
+
+class SSHTransport:
+    """One SSH host: lazily connects, reuses the connection, reconnects once if it died."""
+
+    def __init__(self, config: HostConfig):
+        self.name = config.name
+        self._connect_timeout = config.connect_timeout
+        self._params, self._known_hosts = _resolve(config)
+        self.target = f"ssh {self._params['username']}@{self._params['hostname']}:{self._params['port']}"
+        self._client: paramiko.SSHClient | None = None
+        self._lock = threading.Lock()
+        self._attempts_done = 0
+        self._failure: TransportError | None = None  # outcome of the last connect attempt
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def run(self, argv: Sequence[str], *, timeout: float, input: str | None = None) -> CommandResult:
+        """Run ``argv`` (quoted with shlex.join) on the host; connect time counts against ``timeout``."""
+        argv = tuple(argv)
+        return await self._call(shlex.join(argv), timeout, self._run, argv, input)
+
+    async def read_file(self, path: str, *, timeout: float) -> bytes:
+        """Read a file over SFTP; ``~/`` is the login home. Raises FileMissing."""
+        return await self._call(f"sftp {path}", timeout, self._read, path)
+
+    async def close(self) -> None:
+        """Close the connection and the host's threads; a later call connects again."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        closing = asyncio.get_running_loop().run_in_executor(executor, self._drop)
+        executor.shutdown(wait=False)
+        try:
+            await asyncio.wait_for(closing, self._connect_timeout + GRACE)
+        except asyncio.TimeoutError:
+            pass  # a thread is stuck on the dead host; it ends at its own timeout
+
+    # -- threads -----------------------------------------------------------------------------
+
+    async def _call(self, what: str, timeout: float, fn: Callable[..., T], *args) -> T:
+        deadline = time.monotonic() + timeout
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(MAX_PARALLEL, thread_name_prefix=f"ssh-{self.name}")
+        future = asyncio.get_running_loop().run_in_executor(self._executor, fn, *args, deadline, timeout)
+        try:
+            return await asyncio.wait_for(future, timeout + GRACE)
+        except asyncio.TimeoutError:
+            raise TransportError(self.name, what, f"timed out after {timeout:g} s") from None
+
+    def _run(self, argv: tuple[str, ...], input: str | None, deadline: float, timeout: float) -> CommandResult:
+        command_line = shlex.join(argv)
+        started = time.monotonic()
+        chan = self._open_session(deadline)
+        try:
+            chan.settimeout(max(deadline - time.monotonic(), 0.01))
+            chan.exec_command(command_line)
+            if input is not None:
+                chan.sendall(input.encode())
+            chan.shutdown_write()
+            out, err = bytearray(), bytearray()
+            while True:
+                while chan.recv_ready():
+                    out += chan.recv(_CHUNK)
+                while chan.recv_stderr_ready():
+                    err += chan.recv_stderr(_CHUNK)
+                if chan.eof_received or chan.closed:
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise socket.timeout
+                select.select([chan], [], [], remaining)
+            out += _drain(chan.recv)
+            err += _drain(chan.recv_stderr)
+            if not chan.status_event.wait(max(deadline - time.monotonic(), 0)):
+                raise socket.timeout
+            status = chan.recv_exit_status()
+        except socket.timeout:
+            raise TransportError(self.name, command_line, f"timed out after {timeout:g} s") from None
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            raise TransportError(self.name, command_line, f"connection lost ({_describe(e)})") from None
+        finally:
+            chan.close()
+        return CommandResult(argv, status, out.decode(errors="replace"), err.decode(errors="replace"),
+                             time.monotonic() - started)
+
+    def _read(self, path: str, deadline: float, timeout: float) -> bytes:
+        remote = "." if path in ("~", "~/") else path[2:] if path.startswith("~/") else path
+        chan = self._open_session(deadline)
+        try:
+            chan.settimeout(max(deadline - time.monotonic(), 0.01))
+            chan.invoke_subsystem("sftp")
+            with paramiko.SFTPClient(chan) as sftp, sftp.open(remote, "rb") as f:
+                f.prefetch()
+                return f.read()
+        except FileNotFoundError:
+            raise FileMissing(self.name, path) from None
+        except socket.timeout:
+            raise TransportError(self.name, f"sftp {path}", f"timed out after {timeout:g} s") from None
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            raise TransportError(self.name, f"sftp {path}", _describe(e)) from None
+        finally:
+            chan.close()
+
+    def _open_session(self, deadline: float) -> paramiko.Channel:
+        """A new channel on the shared connection; reconnects once if the connection died."""
+        for last_try in (False, True):
+            client = self._connected(deadline)
+            transport = client.get_transport()
+            while True:
+                try:
+                    return transport.open_session(timeout=max(deadline - time.monotonic(), 0.01))
+                except paramiko.ChannelException as e:
+                    # sshd's MaxSessions: closed channels are freed a moment after we close them
+                    if time.monotonic() + SESSION_RETRY >= deadline:
+                        raise TransportError(self.name, self.target, f"cannot open a channel ({e.text})") from None
+                    time.sleep(SESSION_RETRY)
+                except (paramiko.SSHException, EOFError, OSError) as e:
+                    if last_try:
+                        raise TransportError(self.name, self.target, f"connection lost ({_describe(e)})") from None
+                    client.close()  # dead, though not noticed yet: _connected() replaces it
+                    break
+        raise AssertionError("unreachable")
+
+    def _connected(self, deadline: float) -> paramiko.SSHClient:
+        attempts_seen = self._attempts_done
+        if not self._lock.acquire(timeout=max(deadline - time.monotonic(), 0)):
+            raise TransportError(self.name, self.target, "timed out waiting for another call to connect")
+        try:
+            client = self._client
+            if client is not None and client.get_transport() is not None and client.get_transport().is_active():
+                return client
+            if client is not None:
+                client.close()
+                self._client = None
+            if self._attempts_done != attempts_seen and self._failure is not None:
+                # Another call tried while this one waited: report its failure instead of retrying.
+                raise TransportError(self.name, self.target, self._failure.reason)
+            try:
+                self._client = self._connect(min(self._connect_timeout, max(deadline - time.monotonic(), 0.01)))
+                self._failure = None
+            except TransportError as e:
+                self._failure = e
+                raise
+            finally:
+                self._attempts_done += 1
+            return self._client
+        finally:
+            self._lock.release()
+
+    def _drop(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def _connect(self, timeout: float) -> paramiko.SSHClient:
+        key_file = self._params.get("key_filename")
+        if isinstance(key_file, str) and not os.path.exists(key_file):
+            raise TransportError(self.name, self.target, f"key file {key_file} does not exist")
+        client = paramiko.SSHClient()
+        for path in (self._known_hosts, SYSTEM_KNOWN_HOSTS):
+            if os.path.exists(path):
+                client.load_system_host_keys(path)
+        client.set_missing_host_key_policy(_RejectUnknown())
+        try:
+            client.connect(**self._params, timeout=timeout, banner_timeout=timeout,
+                           auth_timeout=timeout, channel_timeout=timeout)
+        except Exception as e:
+            client.close()
+            raise TransportError(self.name, self.target, self._connect_reason(e, timeout)) from None
+        client.get_transport().set_keepalive(KEEPALIVE)
+        return client
+
+    def _connect_reason(self, e: Exception, timeout: float) -> str:
+        if isinstance(e, _UnknownHostKey):
+            missing = "" if os.path.exists(self._known_hosts) else "; the file does not exist"
+            return f"host key not in {self._known_hosts} (refusing unknown host{missing})"
+        if isinstance(e, paramiko.BadHostKeyException):
+            return (f"host key mismatch: server sent {e.key.get_name()} {e.key.fingerprint}, "
+                    f"known_hosts has {e.expected_key.fingerprint} (refusing; possible man-in-the-middle)")
+        if isinstance(e, paramiko.PasswordRequiredException):
+            return "key file is encrypted and no passphrase is available"
+        if isinstance(e, paramiko.AuthenticationException):
+            keys = self._params.get("key_filename") or "agent/default keys"
+            how = keys if isinstance(keys, str) else ", ".join(keys)
+            return f"authentication failed (tried {how})"
+        if isinstance(e, socket.timeout):
+            return f"timed out after {round(timeout, 1):g} s"
+        if isinstance(e, paramiko.SSHException) and (
+            "protocol banner" in str(e) or "No existing session" in str(e)
+        ):
+            return f"timed out after {round(timeout, 1):g} s (no SSH handshake)"
+        if isinstance(e, socket.gaierror):
+            return f"cannot resolve host name ({e.strerror})"
+        return _describe(e)
+
+
+def _resolve(config: HostConfig) -> tuple[dict, str]:
+    """paramiko connect() arguments and the known_hosts path.
+
+    Explicit config values beat ``~/.ssh/config``; port 22 (the default) counts as unset.
+    """
+    alias = config.host or config.name
+    found: dict = {}
+    path = os.path.expanduser("~/.ssh/config")
+    if os.path.exists(path):
+        found = paramiko.SSHConfig.from_path(path).lookup(alias)
+    port = config.port if config.port != 22 else int(found.get("port", 22))
+    params: dict = {
+        "hostname": found.get("hostname", alias),
+        "port": port,
+        "username": config.user or found.get("user") or getpass.getuser(),
+    }
+    if config.key_file:
+        params.update(key_filename=os.path.expanduser(config.key_file), allow_agent=False, look_for_keys=False)
+    elif "identityfile" in found:
+        params.update(key_filename=[os.path.expanduser(p) for p in found["identityfile"]], look_for_keys=False)
+    known_hosts = os.path.expanduser(config.known_hosts or "~/.ssh/known_hosts")
+    return params, known_hosts
+
+
+def _drain(recv: Callable[[int], bytes]) -> bytes:
+    data = bytearray()
+    while chunk := recv(_CHUNK):
+        data += chunk
+    return bytes(data)
+
+
+def _describe(e: BaseException) -> str:
+    """A short reason for a socket or SSH error."""
+    if isinstance(e, paramiko.ssh_exception.NoValidConnectionsError):
+        codes = {err.errno for err in e.errors.values()}
+        if codes == {errno.ECONNREFUSED}:
+            return "connection refused"
+        if codes == {errno.EHOSTUNREACH}:
+            return "host unreachable"
+    if isinstance(e, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(e, (EOFError, ConnectionResetError)):
+        return "connection closed by the remote host"
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror.lower()
+    return str(e) or type(e).__name__
