@@ -11,7 +11,16 @@ def size(n: int | float | None) -> str:
 
 
 def age(seconds: int | float | None) -> str:
-    """Seconds as "3 days" / "5 minutes"; "unknown" for None."""
+    """Seconds in the unit the thresholds use: "45 seconds", "12 minutes", "30 hours", "36 days".
+
+    Hours up to two days and days beyond, so "30 hours" can be read against "warn at 26 h".
+    """
     if seconds is None:
         return "unknown"
-    return humanize.naturaldelta(max(0, seconds), months=False)
+    s = max(0, int(seconds))
+    for limit, unit, size_ in ((120, "second", 1), (7200, "minute", 60), (172800, "hour", 3600)):
+        if s < limit:
+            n = s // size_
+            return f"{n} {unit}{'' if n == 1 else 's'}"
+    n = s // 86400
+    return f"{n} days"

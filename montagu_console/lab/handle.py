@@ -1,0 +1,139 @@
+"""``Lab``: a running lab's paths, ports and names, plus the state changes tests drive."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from . import barman_setup, nightly, pg_container, postgres, sshd, starport, writer
+from .docker_daemon import docker, volume_path
+from .layout import BARMAN_SERVER, DB_NAME, SCIENCE_CONTAINER, Layout
+from .proc import LabError
+
+
+@dataclass
+class Lab(Layout):
+    """One lab, as recorded in ``lab.json``. Every method is synchronous and has a timeout."""
+
+    pids: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, lab_dir: Path | str) -> Lab:
+        """The lab recorded in ``lab_dir/lab.json`` (written by ``lab_up``)."""
+        inputs = Layout.load_inputs(Path(lab_dir))
+        if not inputs:
+            raise LabError(f"no lab in {lab_dir} (no lab.json): run `montagu-console lab up`")
+        data = json.loads((Path(lab_dir) / "lab.json").read_text())
+        return cls(**inputs, pids=data.get("pids", {}), timings=data.get("timings", {}))
+
+    @classmethod
+    def at(cls, lab_dir: Path | str) -> Lab:
+        """The lab recorded in ``lab_dir``, or the default layout there if none was recorded
+        (enough to stop or inspect a half-built lab)."""
+        return cls.load(lab_dir) if Layout.load_inputs(Path(lab_dir)) else cls(Path(lab_dir))
+
+    def save(self) -> None:
+        """Write ``lab.json``: inputs, every path/port/name, pids and phase timings."""
+        data = self.describe() | {"pids": self.pids, "timings": self.timings}
+        tmp = self.lab_json.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, self.lab_json)
+
+    # --- commands ------------------------------------------------------------
+    def docker_env(self) -> dict[str, str]:
+        """This process's environment with DOCKER_HOST pointing at the lab's dockerd."""
+        return {**os.environ, "DOCKER_HOST": self.docker_host}
+
+    def docker(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        """``docker -H LAB ARGS`` (does not raise on a non-zero exit)."""
+        return docker(self, "docker", *args, timeout=timeout, check=False)
+
+    def barman(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        """``barman ARGS`` inside barman-montagu (does not raise on a non-zero exit)."""
+        return barman_setup.barman(self, *args, timeout=timeout, check=False)
+
+    def psql(self, sql: str, port: int | None = None) -> str:
+        """Run ``sql`` in database montagu as vimc on the primary (default) or on montagu-db
+        (``port=lab.science_port``); return unaligned, tuples-only output."""
+        if port in (None, self.pg_port):
+            return postgres.psql(self, sql)
+        if port == self.science_port:
+            return docker(self, "psql on montagu-db", "exec", "-i", SCIENCE_CONTAINER, "psql", "-d", DB_NAME,
+                          "-XAtq", "-v", "ON_ERROR_STOP=1", input=sql, timeout=30).stdout.strip()
+        raise LabError(f"psql: no database of the lab listens on port {port}")
+
+    def ssh(self, command: str, timeout: float = 30) -> subprocess.CompletedProcess:
+        """Run ``command`` on the lab sshd as the SSH user (does not raise on a non-zero exit)."""
+        return sshd.ssh(self, command, timeout=timeout, check=False)
+
+    def volume_path(self, volume: str) -> Path:
+        """Host path of one of the lab's docker volumes."""
+        return Path(volume_path(self, volume))
+
+    # --- state changes -------------------------------------------------------
+    def stop_primary(self) -> None:
+        """Fast-stop the PostgreSQL primary."""
+        postgres.stop_primary(self)
+
+    def start_primary(self) -> None:
+        """Start the PostgreSQL primary and wait until it accepts connections."""
+        postgres.start_primary(self)
+
+    def pause_cron(self) -> None:
+        """Stop barman-montagu's cron loop from running ``barman cron`` (waits for a run under way)."""
+        barman_setup.pause_cron(self)
+
+    def resume_cron(self) -> None:
+        """Let barman-montagu's cron loop run ``barman cron`` again."""
+        barman_setup.resume_cron(self)
+
+    def stop_receive_wal(self) -> None:
+        """Pause cron and stop WAL streaming; waits until the slot is inactive."""
+        self.pause_cron()
+        barman_setup.barman(self, "receive-wal", "--stop", BARMAN_SERVER, timeout=60)
+        postgres.wait_slot(self, active=False)
+
+    def start_receive_wal(self) -> None:
+        """Resume cron, run ``barman cron`` and wait until the slot is active."""
+        self.resume_cron()
+        barman_setup.start_streaming(self)
+
+    def stop_sshd(self) -> None:
+        """Stop the lab sshd."""
+        sshd.stop(self)
+
+    def start_sshd(self) -> None:
+        """Start the lab sshd (same keys and config) and wait until it listens."""
+        sshd.start(self)
+
+    def stop_science(self) -> None:
+        """Stop the montagu-db container (postgres fast shutdown)."""
+        pg_container.stop(self, SCIENCE_CONTAINER)
+
+    def start_science(self) -> None:
+        """Start the montagu-db container and wait until the database is open."""
+        docker(self, "start montagu-db", "start", SCIENCE_CONTAINER)
+        pg_container.wait_open(self, SCIENCE_CONTAINER)
+
+    def write_starport_metadata(self, target: str, last_backup: datetime | None,
+                                raw: str | None = None) -> Path:
+        """Write a target's ``meta/metadata.json`` in bb8's format (``raw``: these exact contents,
+        e.g. corrupt JSON); with neither, delete it (bb8's "Never backed up")."""
+        return starport.write_metadata(self, target, last_backup, raw)
+
+    def set_nightly_timestamp(self, moment: datetime) -> str:
+        """Rewrite ``.barman-last-restore`` in the nightly volume (naive datetimes are UTC)."""
+        return nightly.write_timestamp(self, moment)
+
+    def start_writer(self, every_seconds: float = 1.0) -> None:
+        """Start a background process inserting one api_access_log row every ``every_seconds``."""
+        writer.start(self, every_seconds)
+
+    def stop_writer(self) -> None:
+        """Stop the background writer."""
+        writer.stop(self)

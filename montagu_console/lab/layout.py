@@ -1,0 +1,312 @@
+"""Where everything of one lab lives: paths, ports, users, container and volume names.
+
+The names are a contract with the console's config (``config.yml``), so they are fixed here.
+``lab.json`` records the inputs (directory, ports, python environment) plus the derived paths
+for other readers; :meth:`Layout.load_inputs` reads the inputs back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+DEFAULT_LAB_DIR = Path(os.environ.get("MONTAGU_LAB_DIR", "/srv/montagu-lab"))
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PG_USER = "labpg"  # OS user that runs every postgres of the lab
+DOCKER_GROUP = "labdocker"
+DB_SUPERUSER = "vimc"
+DB_NAME = "montagu"
+BARMAN_SERVER = "montagu"
+SLOT_NAME = "barman"
+BARMAN_CONTAINER = "barman-montagu"
+SCIENCE_CONTAINER = "montagu-db"
+REPLAY_CONTAINER = "barman-replay-wal"
+BARMAN_IMAGE = "montagu-lab/barman:host"
+POSTGRES_IMAGE = "montagu-lab/postgres:host"
+NIGHTLY_VOLUME = "montagu_db_volume"
+RECOVER_VOLUME = "barman_recover"
+SCIENCE_VOLUME = "science_db_volume"
+STARPORT_TARGET = "barman_to_starport"
+RESTORE_TARGET = "main_db_restore"
+TIMESTAMP_FILE = ".barman-last-restore"
+BARMAN_CRON_INTERVAL = 10
+MARKER = ".montagu-lab"  # a directory holding this file may be wiped by lab_up
+
+# unix socket paths must fit in sockaddr_un.sun_path (108 bytes including the NUL)
+MAX_SOCKET_PATH = 107
+# room dockerd and containerd need below exec-root for their sockets (containerd/containerd.sock.ttrpc, ...)
+EXEC_ROOT_SOCKET_DEPTH = 48
+
+
+@dataclass(frozen=True)
+class LabPorts:
+    """Loopback ports of one lab. Two labs running at once need different ports."""
+
+    primary: int = 55432
+    science: int = 55433
+    replay: int = 55434
+    ssh: int = 2222
+
+
+@dataclass
+class Layout:
+    """Every path, port and name of one lab, derived from its directory and ports."""
+
+    lab_dir: Path
+    ports: LabPorts = field(default_factory=LabPorts)
+    venv: Path = field(default_factory=lambda: Path(sys.prefix))
+    python: Path = field(default_factory=lambda: Path(sys.executable))
+
+    # fixed names, a contract with config.yml and the real estate
+    pg_user: ClassVar[str] = PG_USER
+    docker_group: ClassVar[str] = DOCKER_GROUP
+    db_superuser: ClassVar[str] = DB_SUPERUSER
+    db_name: ClassVar[str] = DB_NAME
+    barman_server: ClassVar[str] = BARMAN_SERVER
+    slot_name: ClassVar[str] = SLOT_NAME
+    barman_container: ClassVar[str] = BARMAN_CONTAINER
+    science_container: ClassVar[str] = SCIENCE_CONTAINER
+    replay_container: ClassVar[str] = REPLAY_CONTAINER
+    barman_image: ClassVar[str] = BARMAN_IMAGE
+    postgres_image: ClassVar[str] = POSTGRES_IMAGE
+    nightly_volume: ClassVar[str] = NIGHTLY_VOLUME
+    recover_volume: ClassVar[str] = RECOVER_VOLUME
+    science_volume: ClassVar[str] = SCIENCE_VOLUME
+    starport_target: ClassVar[str] = STARPORT_TARGET
+    restore_target: ClassVar[str] = RESTORE_TARGET
+    timestamp_file: ClassVar[str] = TIMESTAMP_FILE
+
+    def __post_init__(self) -> None:
+        self.lab_dir = Path(self.lab_dir).absolute()
+        self.venv = Path(self.venv)
+        self.python = Path(self.python)
+
+    # --- users -------------------------------------------------------------
+    @property
+    def sci_user(self) -> str:
+        """The SSH login user: ``labsci`` for the default ssh port, ``labsci<port>`` otherwise.
+
+        Its home holds the ``starport`` link, so two labs running at once need two users.
+        """
+        return "labsci" if self.ports.ssh == LabPorts.ssh else f"labsci{self.ports.ssh}"
+
+    # --- ports -------------------------------------------------------------
+    @property
+    def pg_port(self) -> int:
+        return self.ports.primary
+
+    @property
+    def science_port(self) -> int:
+        return self.ports.science
+
+    @property
+    def replay_port(self) -> int:
+        return self.ports.replay
+
+    @property
+    def ssh_port(self) -> int:
+        return self.ports.ssh
+
+    # --- docker ------------------------------------------------------------
+    @property
+    def docker_socket(self) -> Path:
+        return self.lab_dir / "docker.sock"
+
+    @property
+    def docker_host(self) -> str:
+        return f"unix://{self.docker_socket}"
+
+    @property
+    def docker_dir(self) -> Path:
+        return self.lab_dir / "docker"
+
+    @property
+    def docker_root(self) -> Path:
+        return self.docker_dir / "root"
+
+    @property
+    def docker_pidfile(self) -> Path:
+        return self.docker_dir / "docker.pid"
+
+    @property
+    def docker_log(self) -> Path:
+        return self.docker_dir / "dockerd.log"
+
+    @property
+    def docker_exec_root(self) -> Path:
+        """dockerd's exec-root; under /run when the lab path would make its sockets too long."""
+        local = self.docker_dir / "exec"
+        if len(str(local)) <= MAX_SOCKET_PATH - EXEC_ROOT_SOCKET_DEPTH:
+            return local
+        digest = hashlib.sha1(str(self.lab_dir).encode()).hexdigest()[:10]
+        return Path("/run") / f"montagu-lab-{digest}"
+
+    # --- postgres primary --------------------------------------------------
+    @property
+    def pg_dir(self) -> Path:
+        return self.lab_dir / "pg"
+
+    @property
+    def pg_data(self) -> Path:
+        return self.pg_dir / "primary"
+
+    @property
+    def pg_run(self) -> Path:
+        return self.pg_dir / "run"
+
+    @property
+    def pg_log(self) -> Path:
+        return self.pg_dir / "primary.log"
+
+    # --- barman ------------------------------------------------------------
+    @property
+    def barman_dir(self) -> Path:
+        return self.lab_dir / "barman"
+
+    @property
+    def barman_conf(self) -> Path:
+        return self.barman_dir / "barman.conf"
+
+    @property
+    def barman_home(self) -> Path:
+        return self.barman_dir / "home"
+
+    @property
+    def barman_log(self) -> Path:
+        return self.barman_dir / "log" / "barman.log"
+
+    @property
+    def pgpass(self) -> Path:
+        return self.barman_dir / "pgpass"
+
+    @property
+    def cron_paused(self) -> Path:
+        return self.barman_dir / "cron.paused"
+
+    @property
+    def cron_lock(self) -> Path:
+        return self.barman_dir / "cron.lock"
+
+    @property
+    def barman_exe(self) -> Path:
+        return self.python.parent / "barman"
+
+    # --- ssh and starport --------------------------------------------------
+    @property
+    def ssh_dir(self) -> Path:
+        return self.lab_dir / "ssh"
+
+    @property
+    def sshd_config(self) -> Path:
+        return self.ssh_dir / "sshd_config"
+
+    @property
+    def sshd_pidfile(self) -> Path:
+        return self.ssh_dir / "sshd.pid"
+
+    @property
+    def sshd_log(self) -> Path:
+        return self.ssh_dir / "sshd.log"
+
+    @property
+    def host_key(self) -> Path:
+        return self.ssh_dir / "ssh_host_ed25519_key"
+
+    @property
+    def client_key(self) -> Path:
+        return self.ssh_dir / "client_key"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.ssh_dir / "known_hosts"
+
+    @property
+    def known_hosts_wrong(self) -> Path:
+        return self.ssh_dir / "known_hosts.wrong"
+
+    @property
+    def authorized_keys_dir(self) -> Path:
+        return self.ssh_dir / "authorized_keys"
+
+    @property
+    def sci_home(self) -> Path:
+        return self.lab_dir / "labsci-home"
+
+    @property
+    def starport_dir(self) -> Path:
+        return self.lab_dir / "starport"
+
+    # --- files for the console and the tests ---------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.lab_dir / "config.yml"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.lab_dir / "state"
+
+    @property
+    def lab_json(self) -> Path:
+        return self.lab_dir / "lab.json"
+
+    @property
+    def replay_log(self) -> Path:
+        """``docker logs`` of the last nightly WAL replay (its redo lines), kept after the container goes."""
+        return self.lab_dir / "barman-replay-wal.log"
+
+    @property
+    def writer_pidfile(self) -> Path:
+        return self.lab_dir / "writer.pid"
+
+    @property
+    def writer_log(self) -> Path:
+        return self.lab_dir / "writer.log"
+
+    # --- lab.json ----------------------------------------------------------
+    def describe(self) -> dict:
+        """Everything a reader of lab.json needs: inputs, paths, ports and names."""
+        paths = {
+            name: str(getattr(self, name))
+            for name in (
+                "docker_socket", "docker_root", "docker_exec_root", "docker_pidfile", "docker_log",
+                "pg_data", "pg_run", "pg_log", "barman_conf", "barman_home", "barman_log", "pgpass",
+                "cron_paused", "cron_lock", "barman_exe", "sshd_config", "sshd_pidfile", "sshd_log", "client_key",
+                "known_hosts", "known_hosts_wrong", "sci_home", "starport_dir", "config_path",
+                "state_dir", "replay_log", "writer_pidfile",
+            )
+        }
+        return {
+            "lab_dir": str(self.lab_dir),
+            "ports": vars(self.ports).copy(),
+            "venv": str(self.venv),
+            "python": str(self.python),
+            "docker_host": self.docker_host,
+            "users": {"postgres": self.pg_user, "ssh": self.sci_user, "docker_group": DOCKER_GROUP},
+            "database": {"superuser": DB_SUPERUSER, "name": DB_NAME, "slot": SLOT_NAME},
+            "containers": {
+                "barman": BARMAN_CONTAINER, "science": SCIENCE_CONTAINER, "replay": REPLAY_CONTAINER,
+            },
+            "images": {"barman": BARMAN_IMAGE, "postgres": POSTGRES_IMAGE},
+            "volumes": {"nightly": NIGHTLY_VOLUME, "recover": RECOVER_VOLUME, "science": SCIENCE_VOLUME},
+            "paths": paths,
+        }
+
+    @staticmethod
+    def load_inputs(lab_dir: Path) -> dict:
+        """The constructor arguments recorded in ``lab_dir/lab.json`` (empty if there is none)."""
+        try:
+            data = json.loads((Path(lab_dir) / "lab.json").read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+        return {
+            "lab_dir": Path(data["lab_dir"]),
+            "ports": LabPorts(**data["ports"]),
+            "venv": Path(data["venv"]),
+            "python": Path(data["python"]),
+        }
