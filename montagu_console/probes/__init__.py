@@ -7,9 +7,11 @@ answer (a stopped container: the panel is CRITICAL).
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from ..config import Config
 from ..errors import ConsoleError
@@ -30,7 +32,17 @@ class ProbeContext:
     pool: "HostPool"
     clock: Callable[[], datetime]
     cache: dict = field(default_factory=dict)
+    shared: dict = field(default_factory=dict)
 
     @property
     def timeout(self) -> float:
         return self.config.command_timeout
+
+    async def once(self, key: Any, make: Callable[[], Awaitable[Any]], *, max_age: float = 2.0) -> Any:
+        """Share one call among the panels refreshed together: a call made (or under way) less
+        than ``max_age`` seconds ago is reused instead of run again."""
+        hit = self.shared.get(key)
+        if hit is None or time.monotonic() - hit[0] > max_age or (hit[1].done() and hit[1].exception()):
+            hit = (time.monotonic(), asyncio.ensure_future(make()))
+            self.shared[key] = hit
+        return await asyncio.shield(hit[1])

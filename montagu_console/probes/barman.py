@@ -12,9 +12,11 @@ from . import barman_json as bj
 
 
 async def run_barman(ctx: ProbeContext, *args: str, ok_codes=(0,)) -> CommandResult:
-    """Run barman with ``args`` through the configured command prefix on the barman host."""
+    """Run barman with ``args`` through the configured command prefix on the barman host
+    (shared with the other panels refreshed at the same moment)."""
     cfg = ctx.config.barman
-    result = await ctx.pool.transport(cfg.host).run([*cfg.command, *args], timeout=ctx.timeout)
+    result = await ctx.once(("barman", args), lambda: ctx.pool.transport(cfg.host).run(
+        [*cfg.command, *args], timeout=ctx.timeout))
     if result.returncode not in ok_codes and not result.stdout.strip():
         last = (result.stderr.strip().splitlines() or ["no output"])[-1]
         if result.returncode == 127 or "not found" in last:
