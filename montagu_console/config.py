@@ -65,6 +65,8 @@ class ReplayConfig:
     data_dir: str = "/pgdata"
     ready_command: tuple[str, ...] = ("montagu-wait.sh", "3600")
     timeout_seconds: int = 3600
+    mounts: tuple[str, ...] = ()  # extra bind mounts, "SRC:DST[:ro]"
+    env: tuple[str, ...] = ()  # extra environment, "K=V"
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,27 @@ def _str_list(v: Any) -> Any:
     return tuple(v)
 
 
+def _str_list_or_empty(v: Any) -> Any:
+    if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
+        raise _Bad("a list of strings")
+    return tuple(v)
+
+
+def _mount_list(v: Any) -> Any:
+    _str_list_or_empty(v)
+    if not all(len(x.split(":")) in (2, 3) and all(x.split(":")[:2]) and x.split(":")[2:] in ([], ["ro"], ["rw"])
+               for x in v):
+        raise _Bad('a list of bind mounts "SRC:DST" or "SRC:DST:ro"')
+    return tuple(v)
+
+
+def _env_list(v: Any) -> Any:
+    _str_list_or_empty(v)
+    if not all("=" in x and not x.startswith("=") for x in v):
+        raise _Bad('a list of "NAME=VALUE"')
+    return tuple(v)
+
+
 def _choice(*choices: str) -> Callable[[Any], Any]:
     def check(v: Any) -> Any:
         if v not in choices:
@@ -260,6 +283,8 @@ SECTIONS: dict[str, dict[str, tuple[Callable[[Any], Any], Any]]] = {
             "data_dir": (_str, "/pgdata"),
             "ready_command": (_str_list, ("montagu-wait.sh", "3600")),
             "timeout_seconds": (_int, 3600),
+            "mounts": (_mount_list, ()),
+            "env": (_env_list, ()),
         }, {}),
         "ship_command": (_str_list, ("bb8", "backup")),
         "thresholds": ({

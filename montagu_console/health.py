@@ -87,7 +87,8 @@ def judge_barman(f: BarmanFacts, cfg: BarmanConfig, now: datetime) -> PanelResul
         ids = ", ".join(b.backup_id for b in f.failed_backups) or "see barman list-backup"
         findings.append((Status.WARNING, f"FAILED backup in the list: {ids}"))
     running = "; a backup is running" if f.backup_running else ""
-    ok = (f"{len(f.available_backups)} backups, last {age(last_age)} ago ({size(last.size_bytes)}), "
+    n = len(f.available_backups)
+    ok = (f"{n} backup{'' if n == 1 else 's'}, last {age(last_age)} ago ({size(last.size_bytes)}), "
           f"all {len(f.checks)} checks OK{running}") if last and last_age is not None else "OK"
     return _result("barman", findings, ok, facts, now, f)
 

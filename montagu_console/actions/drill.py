@@ -313,7 +313,9 @@ def outcome_of(run: Run) -> str:
     state = run.state
     if state == "succeeded":
         return "passed"
-    if state in ("interrupted", "running", "starting"):
+    if state in ("running", "starting"):
+        return "running"
+    if state == "interrupted":
         return "interrupted"
     if state == "refused":
         return "refused"

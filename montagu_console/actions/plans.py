@@ -98,7 +98,8 @@ def _nightly_steps(config: Config) -> list[dict]:
         {"name": "replay the WAL in a temporary postgres container", "kind": "replay", "host": n.host,
          "container": REPLAY_CONTAINER, "volume": n.volume, "image": n.replay.image,
          "command": list(n.replay.command), "user": n.replay.user, "data_dir": n.replay.data_dir,
-         "ready_command": list(n.replay.ready_command), "timeout": n.replay.timeout_seconds},
+         "ready_command": list(n.replay.ready_command), "timeout": n.replay.timeout_seconds,
+         "mounts": list(n.replay.mounts), "env": list(n.replay.env)},
         {"name": f"write {n.timestamp_file}", "kind": "timestamp", "host": b.host, "argv": [*exec_],
          "path": stamp},
     ]

@@ -130,6 +130,7 @@ class RunStore:
 
 
 def _alive(pid: Any) -> bool:
+    """Whether ``pid`` runs (a zombie, killed but not yet reaped, counts as dead)."""
     if not isinstance(pid, int):
         return False
     try:
@@ -138,4 +139,8 @@ def _alive(pid: Any) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True

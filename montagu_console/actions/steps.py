@@ -6,6 +6,7 @@ signal to that group) stops them too. Docker steps use the Docker SDK.
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 import time
@@ -86,7 +87,8 @@ class StepRunner:
         try:
             container = client.containers.run(
                 step["image"], step["command"] or None, name=name, detach=True, user=step.get("user") or "",
-                network_mode="host", volumes={step["volume"]: {"bind": step["data_dir"], "mode": "rw"}})
+                network_mode="host", environment=list(step.get("env") or []),
+                volumes=[f"{step['volume']}:{step['data_dir']}:rw", *(step.get("mounts") or [])])
         except docker.errors.DockerException as e:
             raise StepFailed(f"cannot start {name} from {step['image']}: {e}") from None
         try:
@@ -132,23 +134,32 @@ class StepRunner:
 
     def _wait_ready(self, step: dict) -> None:
         container = self._container(step)
+        # only this start's lines: `docker logs` keeps those of earlier runs of the container
+        since = _started_epoch(container)
         probe = ["psql", "-U", step["db_user"], "-d", step["db_name"], "-Atc", "select pg_is_in_recovery()"]
         deadline = time.monotonic() + step["timeout"]
         seen = 0
+
+        def pump() -> None:
+            nonlocal seen
+            raw = container.logs(since=since) if since else container.logs(tail=2000)
+            lines = raw.decode("utf-8", "replace").splitlines()
+            if not since:
+                lines = lines[max((i for i, line in enumerate(lines) if "starting PostgreSQL" in line), default=0):]
+            for line in lines[seen:]:
+                self.write(line + "\n")
+            seen = len(lines)
+            self._progress_from_log("\n".join(lines))
+
         while True:
             self._check_cancel()
             container.reload()
-            logs = container.logs(tail=2000).decode("utf-8", "replace").splitlines()
-            start = max((i for i, line in enumerate(logs) if "starting PostgreSQL" in line), default=0)
-            recent = logs[start:]
-            for line in recent[seen:]:
-                self.write(line + "\n")
-            seen = len(recent)
-            self._progress_from_log("\n".join(recent))
+            pump()
             if container.status != "running":
                 raise StepFailed(f"{step['container']} stopped ({container.status}) during start-up")
             rc, out = container.exec_run(probe)
             if rc == 0 and out.decode().strip() == "f":
+                pump()
                 self.write(f"{step['container']} accepts connections and is out of recovery\n")
                 self.on_progress(Progress(100.0, 0, "database ready"))
                 return
@@ -209,6 +220,16 @@ class StepRunner:
     def _check_cancel(self) -> None:
         if self.cancelled():
             raise Cancelled()
+
+
+def _started_epoch(container) -> float | None:
+    """When the container last started (epoch seconds), from ``State.StartedAt``; None if unknown."""
+    text = (container.attrs.get("State") or {}).get("StartedAt") or ""
+    try:
+        stamp = datetime.fromisoformat(re.sub(r"(\.\d{6})\d*", r"\1", text.replace("Z", "+00:00")))
+    except ValueError:
+        return None
+    return stamp.timestamp() if stamp.year > 1 else None
 
 
 def _tail(raw: bytes) -> str:

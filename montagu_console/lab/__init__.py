@@ -1,7 +1,9 @@
 """The embedded lab: a real miniature of the Montagu backup chain on this machine.
 
-primary (PostgreSQL 15) -> barman (in the barman-montagu container) -> nightly recovered copy
-(montagu_db_volume) -> starport (rsync over the lab sshd) -> science restore (montagu-db).
+primary (PostgreSQL 15, a writer inserting every few seconds) -> barman (in the barman-montagu
+container) -> nightly recovered copies (montagu_db_volume for bb8, barman_recover for privateer)
+-> starport (the stand-in ``bb8 backup``: rsync over the lab sshd) -> science restore (the
+stand-in ``bb8 restore`` or ``privateer restore``) -> montagu-db.
 """
 
 from .builder import lab_down, lab_up

@@ -31,6 +31,8 @@ slot_name = barman
 create_slot = auto
 retention_policy = REDUNDANCY 3
 immediate_checkpoint = true
+; archive_timeout on the primary completes a mostly empty 16 MB segment every minute
+compression = gzip
 path_prefix = {pg_bin}
 """
 

@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from . import (barman_setup, console_config, docker_daemon, images, nightly, postgres, science, sshd,
-               starport, users, writer)
+               standin_setup, starport, users, writer)
 from .handle import Lab
-from .layout import DEFAULT_LAB_DIR, MARKER, MAX_SOCKET_PATH, LabPorts, Layout
+from .layout import DEFAULT_LAB_DIR, LAB_VERSION, MARKER, MAX_SOCKET_PATH, RECOVER_VOLUME, LabPorts, Layout
 from .proc import PACKAGES, LabError, program, run
 from .status import lab_status
 
 Log = Callable[[str], None]
+WRITER_SECONDS = 2.0  # the writer's api_access_log insert interval
 
 
 def print_to_stderr(line: str) -> None:
@@ -45,6 +46,9 @@ class _Phases:
 def lab_up(lab_dir: Path = DEFAULT_LAB_DIR, *, log: Log = print_to_stderr, ports: LabPorts | None = None) -> Path:
     """Build the lab in ``lab_dir`` (or reuse a healthy running one) and return its config.yml path.
 
+    The lab ends with the writer inserting into api_access_log every WRITER_SECONDS (restarted
+    on reuse if it had stopped).
+
     A rebuild first stops whatever the lab had left running there and wipes ``lab_dir`` except
     ``cache/``. Two labs can run at once with different ``lab_dir`` and ``ports``. If a step
     fails, what was started so far keeps running for inspection; ``lab_down`` stops it.
@@ -53,6 +57,7 @@ def lab_up(lab_dir: Path = DEFAULT_LAB_DIR, *, log: Log = print_to_stderr, ports
     started = time.monotonic()
     lab = Lab(Path(lab_dir), ports or LabPorts())
     if _reusable(lab):
+        writer.start(lab, WRITER_SECONDS)
         log(f"lab: reusing the running lab in {lab.lab_dir} ({time.monotonic() - started:.1f} s)")
         return lab.config_path
     log(f"lab: building in {lab.lab_dir}")
@@ -75,6 +80,8 @@ def lab_up(lab_dir: Path = DEFAULT_LAB_DIR, *, log: Log = print_to_stderr, ports
         sshd.start(lab)
         sshd.trust_and_test(lab)
         starport.create(lab)
+    with phase("stand-in bb8 and privateer installed"):
+        standin_setup.install(lab)
     with phase("dockerd ready"):
         version = docker_daemon.wait_daemon(lab)
     with phase("images built"):
@@ -93,12 +100,18 @@ def lab_up(lab_dir: Path = DEFAULT_LAB_DIR, *, log: Log = print_to_stderr, ports
     with phase("nightly WAL replay"):
         nightly.replay_wal(lab)
         nightly.write_timestamp(lab)
-    with phase("starport shipped (rsync over ssh)"):
+    with phase("barman_recover: recover, replay, timestamp"):
+        nightly.recover(lab, RECOVER_VOLUME)
+        nightly.replay_wal(lab, RECOVER_VOLUME, lab.recover_replay_log)
+        nightly.write_timestamp(lab, volume=RECOVER_VOLUME)
+    with phase("starport shipped (bb8 backup)"):
         starport.ship_nightly(lab)
-    with phase("science restored (rsync over ssh)"):
+    with phase("science restored (bb8 restore)"):
         science.restore(lab)
     with phase("montagu-db open"):
         science.start(lab)
+    with phase("writer started"):
+        writer.start(lab, WRITER_SECONDS)
     config = console_config.write(lab)
     lab.pids = {
         "dockerd": docker_daemon.daemon_pid(lab) or 0,
@@ -144,9 +157,11 @@ def require_root() -> None:
 
 
 def _reusable(lab: Lab) -> bool:
-    """True if a lab with the same ports and python environment runs healthy in ``lab.lab_dir``."""
+    """True if a lab of this version, with the same ports and python environment, runs healthy in
+    ``lab.lab_dir``."""
     recorded = Layout.load_inputs(lab.lab_dir)
-    same = recorded and (recorded["ports"], recorded["venv"]) == (lab.ports, lab.venv)
+    same = recorded and (recorded["ports"], recorded["venv"]) == (lab.ports, lab.venv) \
+        and Layout.load_version(lab.lab_dir) == LAB_VERSION
     if not same or not lab.config_path.exists() or lab.cron_paused.exists():
         return False
     if not all(c["running"] for c in lab_status(lab.lab_dir) if c["name"] != "writer"):

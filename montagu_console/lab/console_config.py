@@ -1,15 +1,29 @@
-"""The console's config.yml pointing at one lab."""
+"""The console's config files pointing at one lab: ``config.yml`` (bb8 profile) and
+``config-privateer.yml`` (privateer profile: the nightly copy in barman_recover, restored by
+``privateer restore``). Both share the lab's state dir, as two profiles of one estate would."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
-from .layout import (BARMAN_CONTAINER, BARMAN_SERVER, DB_NAME, DB_SUPERUSER, NIGHTLY_VOLUME,
-                     SCIENCE_CONTAINER, SCIENCE_VOLUME, STARPORT_TARGET, TIMESTAMP_FILE, Layout)
+from . import pg_container
+from .images import host_mounts
+from .layout import (BARMAN_CONTAINER, BARMAN_SERVER, DB_NAME, DB_SUPERUSER, NIGHTLY_VOLUME, POSTGRES_IMAGE,
+                     RECOVER_VOLUME, SCIENCE_CONTAINER, SCIENCE_VOLUME, STARPORT_TARGET, TIMESTAMP_FILE, Layout)
+from .standin_setup import PRIVATEER_SERVER
+
+REPLAY_TIMEOUT = 600
+READY_TIMEOUT = 600
+RPO_SQL = 'SELECT max("timestamp") FROM api_access_log'
+VERIFY = [
+    {"name": "api_access_log has rows", "sql": "SELECT count(*) FROM api_access_log", "expect": "> 0"},
+    {"name": "newest api_access_log entry", "sql": RPO_SQL, "expect": "not null"},
+]
 
 TEMPLATE = """\
-# Written by `montagu-console lab up`. Points the console at the embedded lab.
+# Written by `montagu-console lab up`. Points the console at the embedded lab ({profile} profile).
 refresh_seconds: 5
 state_dir: {state_dir}
 hosts:
@@ -31,11 +45,25 @@ barman:
   server: {server}
   command: [docker, -H, {docker_host}, exec, {barman_container}, barman]
   container: {barman_container}
+  home: {barman_home}               # inside barman-montagu (mounted at the same path)
 nightly:
   host: annex
   volume: {nightly_volume}
   timestamp_file: {timestamp_file}
-  profile: bb8
+  profile: {profile}
+  mount: {nightly_mount}                  # where barman-montagu mounts that volume
+  # barman-replay-wal: the lab's postgres image, started as root like montagu-db (it hands
+  # /pgdata to labpg), with the host's programs mounted
+  replay:
+    image: {postgres_image}
+    command: {replay_command}
+    user: "0"
+    data_dir: /pgdata
+    ready_command: {ready_command}
+    timeout_seconds: {replay_timeout}
+    mounts: {replay_mounts}
+    env: {replay_env}
+  ship_command: {ship_command}
 starport:
   host: starport
   path: ~/starport
@@ -47,20 +75,51 @@ science:
   data_dir: /pgdata
   db_user: {db_user}
   db_name: {db_name}
-  profile: bb8
+  profile: {profile}
+  restore_command: {restore_command}
+  ready_timeout_seconds: {ready_timeout}
+  verify: {verify}
+  rpo_sql: {rpo_sql}
 """
 
 
-def write(lab: Layout) -> Path:
-    """Write LAB/config.yml (mode 600) and create the console's state dir; return the config path."""
-    lab.state_dir.mkdir(exist_ok=True)
-    text = TEMPLATE.format(
-        state_dir=lab.state_dir, docker_host=lab.docker_host, ssh_port=lab.ssh_port, sci_user=lab.sci_user,
-        client_key=lab.client_key, known_hosts=lab.known_hosts, server=BARMAN_SERVER,
-        barman_container=BARMAN_CONTAINER, nightly_volume=NIGHTLY_VOLUME, timestamp_file=TIMESTAMP_FILE,
+def _yaml(value) -> str:
+    """A value in YAML flow style (JSON is valid YAML)."""
+    return json.dumps(value)
+
+
+def render(lab: Layout, profile: str = "bb8") -> str:
+    """The config text for ``profile`` (``bb8`` or ``privateer``)."""
+    port = lab.replay_port
+    ready = (f"psql -h /tmp -p {port} -U {DB_SUPERUSER} -d {DB_NAME} -Atc 'select pg_is_in_recovery()' "
+             "| grep -qx f")
+    mounts = host_mounts()
+    if profile == "bb8":
+        volume, mount = NIGHTLY_VOLUME, "/nightly"
+        restore = [str(lab.bb8_science), "restore"]
+    else:
+        volume, mount = RECOVER_VOLUME, "/recover"
+        restore = [str(lab.privateer_science), "restore", RECOVER_VOLUME, f"--server={PRIVATEER_SERVER}",
+                   "--to-volume", SCIENCE_VOLUME]
+    return TEMPLATE.format(
+        profile=profile, state_dir=lab.state_dir, docker_host=lab.docker_host, ssh_port=lab.ssh_port,
+        sci_user=lab.sci_user, client_key=lab.client_key, known_hosts=lab.known_hosts, server=BARMAN_SERVER,
+        barman_container=BARMAN_CONTAINER, barman_home=lab.barman_home, nightly_volume=volume,
+        timestamp_file=TIMESTAMP_FILE, nightly_mount=mount, postgres_image=POSTGRES_IMAGE,
+        replay_command=_yaml(pg_container.postgres_command(port)), ready_command=_yaml(["sh", "-c", ready]),
+        replay_timeout=REPLAY_TIMEOUT, replay_mounts=_yaml([mounts[i + 1] for i in range(0, len(mounts), 2)]),
+        replay_env=_yaml(pg_container.environment(port)), ship_command=_yaml([str(lab.bb8_annex), "backup"]),
         target=STARPORT_TARGET, science_container=SCIENCE_CONTAINER, science_volume=SCIENCE_VOLUME,
-        db_user=DB_SUPERUSER, db_name=DB_NAME)
-    fd = os.open(lab.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as config:
-        config.write(text)
+        db_user=DB_SUPERUSER, db_name=DB_NAME, restore_command=_yaml(restore), ready_timeout=READY_TIMEOUT,
+        verify=_yaml(VERIFY), rpo_sql=_yaml(RPO_SQL))
+
+
+def write(lab: Layout) -> Path:
+    """Write LAB/config.yml and LAB/config-privateer.yml (mode 600) and create the console's
+    state dir; return the path of config.yml."""
+    lab.state_dir.mkdir(exist_ok=True)
+    for path, profile in ((lab.config_path, "bb8"), (lab.privateer_config_path, "privateer")):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as config:
+            config.write(render(lab, profile))
     return lab.config_path

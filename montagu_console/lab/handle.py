@@ -12,7 +12,7 @@ from pathlib import Path
 from . import barman_setup, nightly, pg_container, postgres, sshd, starport, writer
 from .docker_daemon import docker, volume_path
 from .layout import BARMAN_SERVER, DB_NAME, SCIENCE_CONTAINER, Layout
-from .proc import LabError
+from .proc import LabError, run
 
 
 @dataclass
@@ -70,6 +70,15 @@ class Lab(Layout):
     def ssh(self, command: str, timeout: float = 30) -> subprocess.CompletedProcess:
         """Run ``command`` on the lab sshd as the SSH user (does not raise on a non-zero exit)."""
         return sshd.ssh(self, command, timeout=timeout, check=False)
+
+    def bb8(self, side: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        """The stand-in ``bb8 ARGS`` on ``side`` ("annex" or "science"); does not raise on failure."""
+        exe = self.bb8_annex if side == "annex" else self.bb8_science
+        return run(f"bb8 {' '.join(args)}", [exe, *args], timeout=timeout, check=False)
+
+    def privateer(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        """The stand-in ``privateer ARGS`` on science; does not raise on failure."""
+        return run(f"privateer {' '.join(args)}", [self.privateer_science, *args], timeout=timeout, check=False)
 
     def volume_path(self, volume: str) -> Path:
         """Host path of one of the lab's docker volumes."""

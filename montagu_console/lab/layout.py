@@ -37,6 +37,8 @@ RESTORE_TARGET = "main_db_restore"
 TIMESTAMP_FILE = ".barman-last-restore"
 BARMAN_CRON_INTERVAL = 10
 MARKER = ".montagu-lab"  # a directory holding this file may be wiped by lab_up
+# lab.json's "version": lab_up rebuilds (rather than reuses) a running lab of another version
+LAB_VERSION = 1
 
 # unix socket paths must fit in sockaddr_un.sun_path (108 bytes including the NUL)
 MAX_SOCKET_PATH = 107
@@ -261,12 +263,53 @@ class Layout:
         return self.lab_dir / "barman-replay-wal.log"
 
     @property
+    def recover_replay_log(self) -> Path:
+        """The same for the replay of privateer's copy in barman_recover."""
+        return self.lab_dir / "barman-replay-wal.recover.log"
+
+    @property
     def writer_pidfile(self) -> Path:
         return self.lab_dir / "writer.pid"
 
     @property
     def writer_log(self) -> Path:
         return self.lab_dir / "writer.log"
+
+    # --- stand-in bb8 and privateer (see standin_setup.py) --------------------
+    @property
+    def annex_dir(self) -> Path:
+        """The annex's side of the stand-ins: ``bin/bb8``, ``bin/privateer-server``, ``bb8/``."""
+        return self.lab_dir / "annex"
+
+    @property
+    def science_dir(self) -> Path:
+        """Science's side of the stand-ins: ``bin/bb8``, ``bin/privateer``, ``bb8/``, ``privateer/``."""
+        return self.lab_dir / "science"
+
+    @property
+    def bb8_annex(self) -> Path:
+        """``bb8`` on the annex (target barman_to_starport: backup only)."""
+        return self.annex_dir / "bin" / "bb8"
+
+    @property
+    def bb8_science(self) -> Path:
+        """``bb8`` on science (target main_db_restore into science_db_volume: restore only)."""
+        return self.science_dir / "bin" / "bb8"
+
+    @property
+    def privateer_science(self) -> Path:
+        """``privateer`` on science (restores the annex's barman_recover)."""
+        return self.science_dir / "bin" / "privateer"
+
+    @property
+    def privateer_server(self) -> Path:
+        """The annex's privateer server: the forced command of the privateer key's SSH logins."""
+        return self.annex_dir / "bin" / "privateer-server"
+
+    @property
+    def privateer_config_path(self) -> Path:
+        """A second console config for the privateer profile (nightly copy in barman_recover)."""
+        return self.lab_dir / "config-privateer.yml"
 
     # --- lab.json ----------------------------------------------------------
     def describe(self) -> dict:
@@ -278,10 +321,12 @@ class Layout:
                 "pg_data", "pg_run", "pg_log", "barman_conf", "barman_home", "barman_log", "pgpass",
                 "cron_paused", "cron_lock", "barman_exe", "sshd_config", "sshd_pidfile", "sshd_log", "client_key",
                 "known_hosts", "known_hosts_wrong", "sci_home", "starport_dir", "config_path",
-                "state_dir", "replay_log", "writer_pidfile",
+                "state_dir", "replay_log", "recover_replay_log", "writer_pidfile", "bb8_annex", "bb8_science",
+                "privateer_science", "privateer_server", "privateer_config_path",
             )
         }
         return {
+            "version": LAB_VERSION,
             "lab_dir": str(self.lab_dir),
             "ports": vars(self.ports).copy(),
             "venv": str(self.venv),
@@ -296,6 +341,14 @@ class Layout:
             "volumes": {"nightly": NIGHTLY_VOLUME, "recover": RECOVER_VOLUME, "science": SCIENCE_VOLUME},
             "paths": paths,
         }
+
+    @staticmethod
+    def load_version(lab_dir: Path) -> int | None:
+        """The lab version recorded in ``lab_dir/lab.json`` (None for a lab before versions)."""
+        try:
+            return json.loads((Path(lab_dir) / "lab.json").read_text()).get("version")
+        except (FileNotFoundError, ValueError, AttributeError):
+            return None
 
     @staticmethod
     def load_inputs(lab_dir: Path) -> dict:

@@ -1,29 +1,44 @@
-"""PostgreSQL 15 in a container of montagu-lab/postgres:host, run as labpg on a data volume."""
+"""PostgreSQL 15 in a container of montagu-lab/postgres:host: started as root, run as labpg."""
 
 from __future__ import annotations
 
 from .docker_daemon import container_state, docker, logs_tail
 from .images import host_mounts
-from .layout import DB_NAME, DB_SUPERUSER, PG_BIN, POSTGRES_IMAGE, Layout
+from .layout import DB_NAME, DB_SUPERUSER, PG_BIN, PG_USER, POSTGRES_IMAGE, Layout
 from .proc import wait_for
-from .users import ids
+
+
+def postgres_command(port: int, data_dir: str = "/pgdata") -> list[str]:
+    """The container command: as root, hand ``data_dir`` to labpg, then exec postgres as labpg.
+
+    Like the real montagu-db image (its entrypoint starts as root and gives PGDATA to postgres),
+    so data restored by bb8 or privateer (written by root) just works.
+    """
+    return ["sh", "-c",
+            f"chown -R {PG_USER}:{PG_USER} {data_dir} && chmod 700 {data_dir} && "
+            f"exec /usr/bin/setpriv --reuid={PG_USER} --regid={PG_USER} --clear-groups "
+            f"{PG_BIN}/postgres -D {data_dir} -p {port} -c listen_addresses=127.0.0.1 "
+            "-c unix_socket_directories=/tmp -c log_startup_progress_interval=1s"]
+
+
+def environment(port: int) -> list[str]:
+    """``K=V`` environment of the lab's postgres containers (psql in them finds the database)."""
+    return [f"PATH={PG_BIN}:/usr/bin:/bin", "PGHOST=/tmp", f"PGPORT={port}", f"PGUSER={DB_SUPERUSER}",
+            f"PGDATABASE={DB_NAME}"]
 
 
 def start(lab: Layout, name: str, volume: str, port: int) -> None:
-    """Run postgres on ``volume`` (at /pgdata) as labpg, listening on 127.0.0.1:``port``.
+    """Run postgres on ``volume`` (at /pgdata), listening on 127.0.0.1:``port``.
 
-    It logs to stderr, so ``docker logs NAME`` shows start-up and redo lines; ``docker stop``
-    sends SIGINT (fast shutdown).
+    The container starts as root and hands /pgdata to labpg (:func:`postgres_command`). postgres
+    logs to stderr, so ``docker logs NAME`` shows start-up and redo lines; ``docker stop`` sends
+    SIGINT (fast shutdown).
     """
-    uid, gid = ids(lab.pg_user)
+    env = [x for kv in environment(port) for x in ("-e", kv)]
     docker(lab, f"start {name}", "run", "-d", "--name", name, "--init", "--network", "host",
-           "--restart", "no", "--user", f"{uid}:{gid}", "--stop-signal", "SIGINT",
-           "-e", f"PATH={PG_BIN}:/usr/bin:/bin", "-e", "PGHOST=/tmp", "-e", f"PGPORT={port}",
-           "-e", f"PGUSER={DB_SUPERUSER}", "-e", f"PGDATABASE={DB_NAME}",
+           "--restart", "no", "--user", "0", "--stop-signal", "SIGINT", *env,
            *host_mounts(), "-v", f"{volume}:/pgdata",
-           POSTGRES_IMAGE,
-           f"{PG_BIN}/postgres", "-D", "/pgdata", "-p", str(port), "-c", "listen_addresses=127.0.0.1",
-           "-c", "unix_socket_directories=/tmp", "-c", "log_startup_progress_interval=1s")
+           POSTGRES_IMAGE, *postgres_command(port))
 
 
 def in_recovery(lab: Layout, name: str) -> str:

@@ -21,6 +21,9 @@ max_replication_slots = 10
 wal_keep_size = 64MB
 log_line_prefix = '%m [%p] '
 log_startup_progress_interval = 1s
+# with the lab's writer running, a WAL segment is completed (and archived by barman's streaming)
+# at least once a minute, so the WAL panel's "last archived WAL" stays fresh
+archive_timeout = 60
 """
 
 PG_HBA = """\

@@ -1,8 +1,8 @@
-"""The starport in bb8's layout, filled with real rsync over the lab sshd.
+"""The starport in bb8's layout, filled by the stand-in ``bb8 backup`` (real rsync over the lab sshd).
 
-``~labsci/starport`` -> ``LAB/starport``; the annex ships ``montagu_db_volume`` to
+``~labsci/starport`` -> ``LAB/starport``; the annex's bb8 ships ``montagu_db_volume`` to
 ``starport/barman_to_starport/data/montagu_db_volume/`` and writes ``meta/metadata.json``;
-science restores from ``starport/main_db_restore``, a link to ``barman_to_starport``.
+science's bb8 restores from ``starport/main_db_restore``, a link to ``barman_to_starport``.
 """
 
 from __future__ import annotations
@@ -12,29 +12,26 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-from . import sshd
-from .docker_daemon import volume_path
-from .layout import NIGHTLY_VOLUME, RESTORE_TARGET, STARPORT_TARGET, Layout
-from .proc import run
+from . import standin_setup
+from .layout import RESTORE_TARGET, STARPORT_TARGET, Layout
 from .users import ids
-
-RSYNC_FLAGS = ["-r", "--perms", "--delete", "--times"]
 
 
 def create(lab: Layout) -> None:
-    """Create LAB/starport and the SSH user's home with its ``starport`` link, owned by that user."""
+    """Create LAB/starport and the SSH user's home with its ``starport`` link, owned by that user.
+
+    ``starport/main_db_restore`` links to ``barman_to_starport`` (as the two targets shared one
+    directory before bb8's 2018 layout): science's ``bb8 restore`` reads what the annex's
+    ``bb8 backup`` wrote. The link dangles until the first backup creates the target.
+    """
     uid, gid = ids(lab.sci_user)
     for path in (lab.sci_home, lab.starport_dir):
         path.mkdir(exist_ok=True)
         os.chown(path, uid, gid)
-    link = lab.sci_home / "starport"
-    link.symlink_to(lab.starport_dir)
-    os.lchown(link, uid, gid)
-
-
-def remote_data(target: str, volume: str = NIGHTLY_VOLUME) -> str:
-    """Path of a target's copy of ``volume``, relative to the SSH user's home."""
-    return f"starport/{target}/data/{volume}/"
+    for link, target in ((lab.sci_home / "starport", lab.starport_dir),
+                         (lab.starport_dir / RESTORE_TARGET, Path(STARPORT_TARGET))):
+        link.symlink_to(target)
+        os.lchown(link, uid, gid)
 
 
 def metadata_json(last_backup: datetime) -> str:
@@ -44,15 +41,8 @@ def metadata_json(last_backup: datetime) -> str:
 
 
 def ship_nightly(lab: Layout) -> None:
-    """What ``bb8 backup`` does on the annex: mkdir, rsync the volume, write metadata.json, link."""
-    base = f"starport/{STARPORT_TARGET}"
-    sshd.ssh(lab, f"mkdir -p {base}/data {base}/meta", step="starport mkdir")
-    run("rsync nightly to starport",
-        ["rsync", *RSYNC_FLAGS, "-e", sshd.rsync_shell(lab), volume_path(lab, NIGHTLY_VOLUME) + "/",
-         f"{lab.sci_user}@127.0.0.1:{remote_data(STARPORT_TARGET)}"], timeout=1800)
-    sshd.ssh(lab, f"cat > {base}/meta/metadata.json", step="write metadata.json",
-             input=metadata_json(datetime.now().astimezone()))
-    sshd.ssh(lab, f"ln -sfn {STARPORT_TARGET} starport/{RESTORE_TARGET}", step="link main_db_restore")
+    """``bb8 backup`` on the annex (the stand-in): montagu_db_volume to barman_to_starport."""
+    standin_setup.bb8(lab, "annex", "backup")
 
 
 def write_metadata(lab: Layout, target: str, last_backup: datetime | None, raw: str | None = None) -> Path:

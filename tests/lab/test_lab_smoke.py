@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import re
 import socket
 import subprocess
@@ -98,12 +99,31 @@ def test_starport_metadata_in_bb8_format(smoke_lab: Lab) -> None:
     assert os.readlink(smoke_lab.sci_home / "starport") == str(smoke_lab.starport_dir)
 
 
+def test_lab_exercised_the_standins(smoke_lab: Lab) -> None:
+    assert [p.name for p in (smoke_lab.annex_dir / "bb8" / "logs").iterdir()][0].startswith("bb8_")
+    assert len(list((smoke_lab.science_dir / "bb8" / "logs").iterdir())) == 1
+    for exe in (smoke_lab.bb8_annex, smoke_lab.bb8_science, smoke_lab.privateer_science):
+        assert os.access(exe, os.X_OK)
+    config = yaml.safe_load(smoke_lab.config_path.read_text())
+    assert config["nightly"]["ship_command"] == [str(smoke_lab.bb8_annex), "backup"]
+    assert config["science"]["restore_command"] == [str(smoke_lab.bb8_science), "restore"]
+    assert config["nightly"]["replay"]["user"] == "0" and "/usr:/usr:ro" in config["nightly"]["replay"]["mounts"]
+    privateer = yaml.safe_load(smoke_lab.privateer_config_path.read_text())
+    assert privateer["nightly"]["volume"] == "barman_recover" and privateer["science"]["profile"] == "privateer"
+    recover = smoke_lab.volume_path("barman_recover")
+    assert (recover / "PG_VERSION").exists() and (recover / ".barman-last-restore").exists()
+
+
 def test_science_database_accepts_queries(smoke_lab: Lab) -> None:
     result = smoke_lab.docker("exec", "montagu-db", "psql", "-Atc", "select pg_is_in_recovery()")
     assert result.stdout.strip() == "f", result.stderr
     assert int(smoke_lab.psql("select count(*) from api_access_log", port=smoke_lab.science_port)) >= 4
     logs = smoke_lab.docker("logs", "montagu-db")
     assert "database system is ready to accept connections" in logs.stderr
+    # started as root, postgres runs as labpg on data bb8 restored as root
+    assert smoke_lab.docker("exec", "montagu-db", "id", "-u").stdout.strip() == "0"
+    data = smoke_lab.volume_path("science_db_volume")
+    assert (data / "PG_VERSION").stat().st_uid == pwd.getpwnam("labpg").pw_uid
 
 
 def test_ssh_login_and_host_key_rejection(smoke_lab: Lab) -> None:
@@ -139,7 +159,7 @@ def test_state_changes_show_in_status(smoke_lab: Lab) -> None:
 def test_running_lab_is_reused_quickly(smoke_lab: Lab) -> None:
     components = lab_status(LAB_DIR)
     assert [c["name"] for c in components] == ["dockerd", "postgres-primary", "receive-wal", "barman-montagu",
-                                               "montagu-db", "sshd"]
+                                               "montagu-db", "sshd", "writer"]
     assert all(c["running"] for c in components), components
     started = time.monotonic()
     lines: list[str] = []
@@ -162,10 +182,10 @@ def test_wipe_refuses_a_directory_that_is_not_a_lab() -> None:
 
 
 def test_lab_down_leaves_nothing_running(smoke_lab: Lab) -> None:
-    smoke_lab.start_writer(every_seconds=0.2)
+    smoke_lab.start_writer(every_seconds=0.2)  # lab up started it already (every 2 s)
     assert status("writer")["running"] is True
     rows = int(smoke_lab.psql("select count(*) from api_access_log"))
-    time.sleep(1)
+    time.sleep(2.5)
     assert int(smoke_lab.psql("select count(*) from api_access_log")) > rows
     recorded = dict(smoke_lab.pids)
     recorded["writer"] = int(smoke_lab.writer_pidfile.read_text())

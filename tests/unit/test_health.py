@@ -34,7 +34,7 @@ def judge_barman(**kw):
 def test_barman_ok_summary_and_facts():
     r = judge_barman()
     assert r.status is Status.OK
-    assert "1 backups" in r.summary and "2 hours" in r.summary
+    assert "1 backup," in r.summary and "2 hours" in r.summary
     assert r.facts["last_backup_age_seconds"] == 7200
     assert r.facts["last_backup_end"] == (NOW - 2 * HOUR).isoformat()
     assert set(r.facts) >= {"server", "backups_available", "last_backup_id", "last_backup_end",
