@@ -17,7 +17,7 @@ from pathlib import Path
 from ..config import Config, parse_expect
 from ..redact import redact, redact_data
 from . import plans
-from .runs import Run, write_json
+from .runs import Run, RunStore, write_json
 from .steps import StepFailed, StepRunner
 
 DRILL_STEPS = ("preflight", "stop", "restore", "start", "redo", "verify", "report")
@@ -324,17 +324,15 @@ def outcome_of(run: Run) -> str:
 
 def list_drills(state_dir: Path) -> list[dict]:
     """Every drill's report (or its state when it has none yet), oldest first."""
-    root = Path(state_dir) / "drills"
     out = []
-    for path in sorted(root.glob("*/plan.json")) if root.exists() else []:
-        report = path.parent / "report.json"
+    for run in RunStore(state_dir, "drills").all():
+        report = run.path / "report.json"
         if report.exists():
             try:
                 out.append(json.loads(report.read_text()))
                 continue
             except ValueError:
                 pass
-        run = Run(path.parent)
         out.append({"drill_id": run.id, "outcome": outcome_of(run), "started_at": run.record().get("started_at"),
                     "rto_seconds": None, "rpo_seconds": None})
     return out
@@ -345,7 +343,6 @@ def list_drills(state_dir: Path) -> list[dict]:
 def start_drill(config: Config, *, confirmation: str, read_only: bool | None = None) -> Run:
     """Start a drill detached, or refuse it (a report with outcome ``refused`` records why)."""
     from . import audit, locks
-    from .runs import RunStore
     from .service import ActionRefused, spawn_supervisor
 
     store = RunStore(config.state_dir, "drills")
@@ -377,7 +374,6 @@ def start_drill(config: Config, *, confirmation: str, read_only: bool | None = N
 def resume_drill(config: Config, drill_id: str | None, *, read_only: bool | None = None) -> Run:
     """Continue an interrupted drill at its first unfinished step."""
     from . import audit
-    from .runs import RunStore
     from .service import ActionRefused, spawn_supervisor
 
     store = RunStore(config.state_dir, "drills")

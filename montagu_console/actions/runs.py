@@ -17,7 +17,7 @@ TERMINAL = ("succeeded", "failed", "cancelled", "interrupted")
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def new_run_id(action: str) -> str:
@@ -123,7 +123,8 @@ class RunStore:
     def all(self) -> list[Run]:
         if not self.root.exists():
             return []
-        return sorted((Run(p) for p in self.root.iterdir() if (p / "plan.json").exists()), key=lambda r: r.id)
+        runs = [Run(p) for p in self.root.iterdir() if (p / "plan.json").exists()]
+        return sorted(runs, key=lambda r: (r.record().get("created_at", ""), r.id))
 
     def active(self) -> Iterator[Run]:
         return (r for r in self.all() if r.state in ("running", "starting"))

@@ -1,7 +1,6 @@
 """The lab's stand-in bb8 and privateer, and the console's own actions end to end, on a real lab.
 
-The lab here is its own (``act_lab``: /srv/montagu-lab-act, ports 57432-57434 and ssh 2522), so
-these tests can stop its sshd and overwrite its volumes while other tests use the default lab.
+They run on the session's lab: each test that stops sshd or overwrites a volume puts it back.
 """
 
 from __future__ import annotations
@@ -13,11 +12,10 @@ import subprocess
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from montagu_console.lab import Lab, LabPorts, lab_down, lab_status, lab_up
+from montagu_console.lab import Lab, lab_status
 from tests.conftest import CONSOLE
 
 pytestmark = [
@@ -25,20 +23,14 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root"),
 ]
 
-ACT_LAB_DIR = Path(os.environ.get("MONTAGU_ACT_LAB_DIR", "/srv/montagu-lab-act"))
-ACT_PORTS = LabPorts(primary=57432, science=57433, replay=57434, ssh=2522)
 MACHINE_ID = Path("/etc/machine-id").read_text().strip()
 BB8_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}    (DEBUG|INFO|WARNING|ERROR)    ")
 
 
 @pytest.fixture(scope="module")
-def act_lab() -> Iterator[Lab]:
-    """This module's own lab (reused when it runs); stopped at the end unless MONTAGU_KEEP_LAB=1."""
-    lab_up(ACT_LAB_DIR, ports=ACT_PORTS, log=lambda line: None)
-    lab = Lab.load(ACT_LAB_DIR)
-    yield lab
-    if os.environ.get("MONTAGU_KEEP_LAB") != "1":
-        lab_down(ACT_LAB_DIR)
+def act_lab(lab) -> Lab:
+    """The session's lab: these tests leave every part of it running and fresh when they end."""
+    return lab
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -302,7 +294,7 @@ def test_privateer_restore_dry_run_success_and_failure(act_lab: Lab) -> None:
 # --- the console's actions on the lab ----------------------------------------------------------------
 
 def test_lab_writes_and_archives_wal_while_it_runs(act_lab: Lab) -> None:
-    assert next(c for c in lab_status(ACT_LAB_DIR) if c["name"] == "writer")["running"]
+    assert next(c for c in lab_status(act_lab.lab_dir) if c["name"] == "writer")["running"]
     assert act_lab.psql("show archive_timeout") == "1min"
     rows = int(act_lab.psql("select count(*) from api_access_log where who = 'lab-writer'"))
     time.sleep(4.5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -30,13 +31,16 @@ def variant(lab_config: Path, tmp_path: Path, edit) -> Path:
     return out
 
 
-def drill_dirs(config: Path) -> list[Path]:
+def drill_dir(config: Path, output: str) -> Path:
+    """The directory of the drill a `run drill` printed ("drill ID started" or "(report: PATH)")."""
     state = Path(yaml.safe_load(config.read_text())["state_dir"])
-    return sorted((state / "drills").glob("*/plan.json"))
+    m = re.search(r"drill (\S+) started|report: (\S+)/report\.md", output)
+    assert m, output
+    return state / "drills" / m.group(1) if m.group(1) else Path(m.group(2))
 
 
-def last_report(config: Path) -> dict:
-    return json.loads((drill_dirs(config)[-1].parent / "report.json").read_text())
+def report_of(config: Path, r: subprocess.CompletedProcess) -> dict:
+    return json.loads((drill_dir(config, r.stdout + r.stderr) / "report.json").read_text())
 
 
 def assert_passed_report(report: dict, profile: str):
@@ -53,9 +57,9 @@ def assert_passed_report(report: dict, profile: str):
 def test_full_drill_bb8_profile(lab, lab_config):
     r = console(lab_config, "run", "drill", "--yes")
     assert r.returncode == 0, r.stdout + r.stderr
-    report = last_report(lab_config)
+    report = report_of(lab_config, r)
     assert_passed_report(report, "bb8")
-    md = (drill_dirs(lab_config)[-1].parent / "report.md").read_text()
+    md = (drill_dir(lab_config, r.stdout) / "report.md").read_text()
     assert "PASSED" in md and "| RTO |" in md and "| RPO |" in md and "## Verification" in md
     secrets = [line.rsplit(":", 1)[1] for line in Path(lab.pgpass).read_text().splitlines() if line.strip()]
     for text in (md, json.dumps(report)):
@@ -75,7 +79,7 @@ def test_full_drill_privateer_profile(lab, lab_config, tmp_path):
     cfg = variant(lab_config, tmp_path, edit)
     r = console(cfg, "run", "drill", "--yes")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert_passed_report(last_report(cfg), "privateer")
+    assert_passed_report(report_of(cfg, r), "privateer")
 
 
 def test_failing_verification_exits_1_and_names_the_query(lab_config, tmp_path):
@@ -85,7 +89,7 @@ def test_failing_verification_exits_1_and_names_the_query(lab_config, tmp_path):
     cfg = variant(lab_config, tmp_path, edit)
     r = console(cfg, "run", "drill", "--yes")
     assert r.returncode == 1, r.stdout + r.stderr
-    report = last_report(cfg)
+    report = report_of(cfg, r)
     assert report["outcome"] == "failed" and report["rto_seconds"] is None
     assert report["verify"][0]["name"] == "a million accesses" and report["verify"][0]["passed"] is False
     assert "a million accesses" in r.stdout + (report["failure"] or "")
@@ -94,7 +98,7 @@ def test_failing_verification_exits_1_and_names_the_query(lab_config, tmp_path):
 def test_read_only_drill_is_refused_before_any_step(lab_config):
     r = console(lab_config, "--read-only", "run", "drill", "--yes")
     assert r.returncode == 2 and "read-only" in r.stderr
-    report = last_report(lab_config)
+    report = report_of(lab_config, r)
     assert report["outcome"] == "refused"
     assert all(s["state"] == "skipped" for s in report["steps"])
 
@@ -110,7 +114,7 @@ def test_drill_killed_mid_restore_resumes_without_repeating_steps(lab_config, tm
     cfg = slow_restore(lab_config, tmp_path, 6)
     r = console(cfg, "run", "drill", "--yes", "--detach")
     assert r.returncode == 0, r.stderr
-    run_dir = drill_dirs(cfg)[-1].parent
+    run_dir = drill_dir(cfg, r.stdout)
 
     def restoring():
         rec = json.loads((run_dir / "run.json").read_text())
@@ -122,7 +126,7 @@ def test_drill_killed_mid_restore_resumes_without_repeating_steps(lab_config, tm
              what="the drill shown as interrupted")
     r = console(cfg, "run", "drill", "--resume")
     assert r.returncode == 0, r.stdout + r.stderr
-    report = last_report(cfg)
+    report = json.loads((run_dir / "report.json").read_text())
     assert report["outcome"] == "passed" and report["gaps"] and report["gaps"][0]["seconds"] >= 0
     log = (run_dir / "log").read_text()
     assert log.count("==> [1/7] preflight") == 2 and "done before the interruption, not repeated" in log
