@@ -114,6 +114,8 @@ class ScienceConfig:
     restore_command: tuple[str, ...] = ("bb8", "restore")
     ready_timeout_seconds: int = 7200
     primary_clock_command: tuple[str, ...] | None = None
+    drill_max_age_days: float = 90
+    require_drill: bool = False
     verify: tuple[VerifyQuery, ...] = ()
     rpo_sql: str | None = None
 
@@ -317,6 +319,8 @@ SECTIONS: dict[str, dict[str, tuple[Callable[[Any], Any], Any]]] = {
         "rpo_sql": (_str, None),
         "thresholds": ({
             "data_warning_days": (_positive_number, 35),
+            "drill_max_age_days": (_positive_number, 90),
+            "require_drill": (_bool, False),
         }, {}),
     },
 }

@@ -190,6 +190,7 @@ def judge_restore(f: RestoreFacts, cfg: ScienceConfig, now: datetime) -> PanelRe
         "container_status": f.container_status,
         "redo_lsn": f.redo_lsn,
         "target_lsn": f.target_lsn,
+        "last_drill": _drill_facts(f.last_drill, now),
     }
     findings: list[tuple[Status, str]] = []
     if f.last_restore_failed:
@@ -206,5 +207,29 @@ def judge_restore(f: RestoreFacts, cfg: ScienceConfig, now: datetime) -> PanelRe
         findings.append((Status.WARNING, "science data has no .barman-last-restore: its age is unknown"))
     elif data_age > cfg.data_warning_days * DAY:
         findings.append((Status.WARNING, f"science runs on data {age(data_age)} old (warn at {cfg.data_warning_days:g} days)"))
-    ok = f"science ready on data {age(data_age)} old"
+    findings += _drill_findings(facts["last_drill"], cfg)
+    drill = facts["last_drill"]
+    drill_note = (f"; last drill {drill['outcome']} {age(drill['age_seconds'])} ago" if drill
+                  else "; no drill on record")
+    ok = f"science ready on data {age(data_age)} old{drill_note}"
     return _result("restore", findings, ok, facts, now, f)
+
+
+def _drill_facts(drill: dict | None, now: datetime) -> dict | None:
+    if not drill:
+        return None
+    finished = datetime.fromisoformat(drill["finished_at"]) if drill.get("finished_at") else None
+    return drill | {"age_seconds": _seconds(now, finished)}
+
+
+def _drill_findings(drill: dict | None, cfg: ScienceConfig) -> list[tuple[Status, str]]:
+    """A failed last drill, or one older than drill_max_age_days, is a WARNING; none on record is a
+    WARNING only where the config requires drills."""
+    if drill is None:
+        return [(Status.WARNING, "no restore drill on record")] if cfg.require_drill else []
+    if drill["outcome"] != "passed":
+        return [(Status.WARNING, f"last restore drill {drill['outcome']} ({drill['drill_id']})")]
+    if drill["age_seconds"] is not None and drill["age_seconds"] > cfg.drill_max_age_days * DAY:
+        return [(Status.WARNING, f"last restore drill {age(drill['age_seconds'])} ago "
+                                 f"(due every {cfg.drill_max_age_days:g} days)")]
+    return []

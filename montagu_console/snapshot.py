@@ -148,6 +148,7 @@ class RestoreFacts:
     redo_lsn: str | None
     target_lsn: str | None
     log_tail: tuple[str, ...] = ()
+    last_drill: dict | None = None  # {drill_id, outcome, finished_at, rto_seconds, rpo_seconds}
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from ..transports.base import FileMissing
 from . import ProbeContext
 from .barman_json import lsn_to_int
 from .pglog import parse_startup
-from .runs_state import last_run
+from .runs_state import last_drill, last_run
 from .timestamps import parse_timestamp
 
 WAL_SEGMENT = 16 * 1024 * 1024
@@ -26,7 +26,8 @@ async def probe_restore(ctx: ProbeContext) -> RestoreFacts:
     data_from = await _data_restored_from(ctx, docker) if state else None
     if state is None:
         return RestoreFacts(cfg.container, None, "failed", None, None, None, None, data_from,
-                            _run_time(restore_run), _run_failed(restore_run), None, None)
+                            _run_time(restore_run), _run_failed(restore_run), None, None,
+                            last_drill=last_drill(ctx.config.state_dir))
     log = await docker.container_logs(cfg.container, tail=LOG_TAIL)
     progress = parse_startup(log)
     accepting = in_recovery = None
@@ -55,6 +56,7 @@ async def probe_restore(ctx: ProbeContext) -> RestoreFacts:
         redo_lsn=progress.current_lsn or progress.redo_done_lsn,
         target_lsn=target,
         log_tail=tuple(log.splitlines()[-40:]),
+        last_drill=last_drill(ctx.config.state_dir),
     )
 
 

@@ -213,3 +213,35 @@ def test_worst_status_ordering():
     assert Status.worst([Status.UNKNOWN, Status.WARNING]) is Status.UNKNOWN
     assert Status.worst([Status.UNKNOWN, Status.CRITICAL]) is Status.CRITICAL
     assert Status.worst([]) is Status.UNKNOWN
+
+
+def drill(outcome="passed", days=10):
+    return {"drill_id": "20261115T000000Z-drill-abcd", "outcome": outcome,
+            "finished_at": (NOW - days * DAY).isoformat(), "rto_seconds": 60.0, "rpo_seconds": 30.0}
+
+
+def test_restore_no_drill_is_a_fact_not_a_warning_by_default():
+    r = restore()
+    assert r.status is Status.OK and "no drill on record" in r.summary and r.facts["last_drill"] is None
+
+
+def test_restore_no_drill_warns_where_required():
+    from dataclasses import replace as _replace
+    r = health.judge_restore(_replace(restore().detail), ScienceConfig(host="science", require_drill=True), NOW)
+    assert r.status is Status.WARNING and "no restore drill on record" in r.summary
+
+
+def test_restore_recent_passed_drill_is_ok():
+    r = restore(last_drill=drill())
+    assert r.status is Status.OK and "last drill passed 10 days ago" in r.summary
+    assert r.facts["last_drill"]["age_seconds"] == 10 * 86400
+
+
+def test_restore_failed_last_drill_warns():
+    r = restore(last_drill=drill("failed", 1))
+    assert r.status is Status.WARNING and "last restore drill failed" in r.summary
+
+
+def test_restore_old_drill_warns():
+    r = restore(last_drill=drill(days=91))
+    assert r.status is Status.WARNING and "due every 90 days" in r.summary
