@@ -1,0 +1,243 @@
+"""The Textual app: wires the collector's results into the screens, keys, themes and the watchdog.
+
+Workers (see :mod:`.poller`) only collect and post :class:`PanelUpdated`; the handlers here own
+every widget update, and every update is skipped when what is shown would not change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+from typing import Callable, Iterable
+
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+
+from ..config import Config
+from ..snapshot import PANELS, PanelResult, Status
+from . import actions
+from .keys import BY_ID, KEYS, bindings, check_keymap, display_keys
+from .messages import PanelUpdated
+from .poller import Collector, Poller
+from .present import (STALE, PanelView, TrendData, backup_age_trend, fmt_period, fmt_time, lag_trend, overall,
+                      panel_hosts, panel_titles, panel_view)
+from .screens.detail import DETAIL_SCREENS, DetailScreen
+from .screens.help import HelpScreen
+from .screens.main import MainScreen
+from .themes import DEFAULT_THEME, available_themes, load_theme
+from .watchdog import TerminalGuard
+from .widgets.header import StatusHeader
+
+PERIOD_STEPS = (1, 2, 3, 5, 10, 15, 30, 60, 120, 300, 600)  # seconds; + and - move along these
+LAG_SAMPLES = 60
+CLOSE_TIMEOUT = 5.0
+
+
+def utc_now() -> datetime:
+    """The real clock: an aware UTC datetime."""
+    return datetime.now(timezone.utc)
+
+
+class MontaguApp(App[None]):
+    """The montagu-console TUI.
+
+    ``collector`` has ``async panel(name) -> PanelResult`` and ``async close()``; the app closes
+    it when it exits. ``theme`` and ``read_only`` override the config; ``clock`` returns an aware
+    UTC datetime (tests freeze it). Raises ConsoleError for an unknown theme or a bad keymap.
+    """
+
+    CSS_PATH = Path(__file__).resolve().parent / "montagu.tcss"  # absolute: subclasses elsewhere find it too
+    TITLE = "montagu-console"
+    BINDINGS = bindings("app")
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
+
+    def __init__(
+        self,
+        config: Config,
+        collector: Collector,
+        *,
+        theme: str | None = None,
+        read_only: bool | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        super().__init__()
+        check_keymap(config.keys)
+        theme_name = theme or config.theme or DEFAULT_THEME
+        load_theme(theme_name)  # raises ConsoleError naming the available themes
+        for name in available_themes():
+            self.register_theme(load_theme(name))
+        self.theme = theme_name
+        self.config = config
+        self.collector = collector
+        self.read_only = config.read_only if read_only is None else read_only
+        self.clock = clock or utc_now
+        self.attached_runs: list = []  # runs started here and still attached: quit will ask first (actions issue)
+        self.results: dict[str, PanelResult] = {}
+        self.last_good: dict[str, PanelResult] = {}  # newest result per panel that carried facts
+        self.lag_history: deque[float] = deque(maxlen=LAG_SAMPLES)
+        self.last_refresh: datetime | None = None
+        self.poller = Poller(self, collector, float(config.refresh_seconds), self.clock)
+        self._titles = panel_titles(config)
+        self._hosts = panel_hosts(config)
+        self._words: dict[str, str] = {}
+        self._main = MainScreen(self._titles)
+        self._guard = TerminalGuard(self)
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen:
+        return self._main
+
+    def on_mount(self) -> None:
+        self.set_keymap(self.config.keys)
+        if not self.is_headless:
+            self._guard.install()
+
+    def on_ready(self) -> None:
+        """The first frame is painted: say where we point, then start polling."""
+        self.say(f"watching {self.config.barman.server} from {self.config.path}; every panel is polled every "
+                 f"{fmt_period(self.poller.period)}" + (" (read-only)" if self.read_only else ""))
+        self.update_views()
+        self.poller.start()
+        self.set_interval(1.0, self.update_views, name="ages")
+
+    async def on_unmount(self) -> None:
+        if not self.is_headless:
+            self._guard.remove()
+        try:
+            await asyncio.wait_for(self.collector.close(), CLOSE_TIMEOUT)
+        except Exception:  # noqa: BLE001 - exiting anyway; a host that hangs or fails on close must not hold the terminal
+            pass
+
+    # -- results -------------------------------------------------------------------------------
+
+    def on_panel_updated(self, message: PanelUpdated) -> None:
+        if not self.is_running:  # shutting down: the widgets are being removed
+            return
+        result = message.result
+        name = result.name
+        previous = self.results.get(name)
+        self.results[name] = result
+        self.last_refresh = self.clock()
+        if result.detail is not None:
+            self.last_good[name] = result
+            if name == "wal" and result.facts.get("lag_bytes") is not None:
+                self.lag_history.append(float(result.facts["lag_bytes"]))
+        if previous is None and result.status is not Status.OK:
+            self.say(f"{name}: {result.status.value}: {result.summary}")
+        elif previous is not None and previous.status is not result.status:
+            self.say(f"{name}: {previous.status.value} -> {result.status.value}: {result.summary}")
+        self.update_views()
+
+    def panel_views(self) -> dict[str, PanelView]:
+        """What every panel should show at this moment."""
+        now = self.clock()
+        views = {}
+        for name in PANELS:
+            since = self.poller.polling_since(name)
+            views[name] = panel_view(
+                name, self.results.get(name), self.last_good.get(name), now=now, period=self.poller.period,
+                host=self._hosts[name], polling_for=None if since is None else (now - since).total_seconds(),
+                trend=self._trend(name, now),
+            )
+        return views
+
+    def _trend(self, name: str, now: datetime) -> TrendData | None:
+        if name == "wal":
+            return lag_trend(tuple(self.lag_history), self.config)
+        good = self.last_good.get(name)
+        if name == "barman" and good is not None:
+            return backup_age_trend(good.detail, now, self.config)
+        return None
+
+    def update_views(self) -> None:
+        """Bring the header, the panels and any open detail view up to date (cheap when nothing changed)."""
+        if not self.is_running:  # shutting down: the widgets are being removed
+            return
+        views = self.panel_views()
+        for name, view in views.items():
+            self._main.panel(name).show(view)
+            was = self._words.get(name)
+            if view.word == STALE and was != STALE:
+                self.say(f"{name}: STALE: {view.summary}")
+            elif was == STALE and view.word != STALE:
+                self.say(f"{name}: answering again: {view.word}: {view.summary}")
+            self._words[name] = view.word
+        when = (f"refreshed {fmt_time(self.last_refresh)}" if self.last_refresh else "first poll running") \
+            + f" · every {fmt_period(self.poller.period)}"
+        self._main.query_one("#header", StatusHeader).show(overall(views).value, self._header_title(), when,
+                                             read_only=self.read_only)
+        for screen in self.screen_stack:
+            if isinstance(screen, DetailScreen) and screen.is_mounted:
+                self.show_detail(screen, views)
+
+    def show_detail(self, screen: DetailScreen, views: dict[str, PanelView] | None = None) -> None:
+        """Bring one detail view up to date."""
+        view = (views or self.panel_views())[screen.panel]
+        screen.show(self.results.get(screen.panel), self.last_good.get(screen.panel), view, self.clock())
+
+    def _header_title(self) -> str:
+        return f"{self.config.barman.server} on {self.config.barman.host} · {self.config.path.name}"
+
+    # -- output --------------------------------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        """Write a timestamped line to the output pane (and a toast when the pane is not in view)."""
+        self._main.write(f"{fmt_time(self.clock())} {text}")
+        if self.screen is not self._main:
+            self.notify(text, markup=False)
+
+    # -- keys ----------------------------------------------------------------------------------
+
+    def open_details(self, name: str) -> None:
+        """Push the detail view of panel ``name``."""
+        self.push_screen(DETAIL_SCREENS[name](name, self._titles[name]))
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.config.keys))
+
+    def action_refresh(self) -> None:
+        started = [name for name in PANELS if self.poller.poll(name)]
+        busy = [name for name in PANELS if name not in started]
+        text = f"refresh: polling {', '.join(started)}" if started else "refresh: nothing started"
+        if busy:
+            text += f" ({', '.join(busy)} still polling: not starting another)"
+        self.say(text)
+        self.update_views()
+
+    def action_faster(self) -> None:
+        self._set_period(max((s for s in PERIOD_STEPS if s < self.poller.period), default=PERIOD_STEPS[0]))
+
+    def action_slower(self) -> None:
+        self._set_period(min((s for s in PERIOD_STEPS if s > self.poller.period), default=PERIOD_STEPS[-1]))
+
+    def _set_period(self, period: float) -> None:
+        old = self.poller.period
+        if period == old:
+            self.say(f"refresh period stays {fmt_period(old)} (limits: {PERIOD_STEPS[0]} s to {PERIOD_STEPS[-1]} s)")
+            return
+        self.poller.set_period(period)
+        self.say(f"refresh every {fmt_period(period)} (was {fmt_period(old)})")
+        self.update_views()
+
+    def action_act(self, action: str) -> None:
+        key = display_keys(BY_ID[action], self.config.keys)
+        outcome = actions.REFUSED if self.read_only else actions.PENDING
+        self.say(f"{key}: {actions.describe(action, self.config)} — {outcome}")
+
+    async def action_quit(self) -> None:
+        """Quit. Actions run detached, so they survive this; ``attached_runs`` is where quit will ask first."""
+        self.exit()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The command palette: every binding of this screen and the app, then Textual's own commands."""
+        scope = "main" if isinstance(screen, MainScreen) else "detail" if isinstance(screen, DetailScreen) else None
+        for spec in KEYS:
+            if spec.scope == "app" or spec.scope == scope:
+                target = self if spec.scope == "app" else screen
+                yield SystemCommand(f"{spec.help} ({display_keys(spec, self.config.keys)})",
+                                    f"binding id {spec.id}", partial(target.run_action, spec.action))
+        yield from super().get_system_commands(screen)

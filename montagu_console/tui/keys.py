@@ -1,0 +1,103 @@
+"""Every key of the console in one registry, by binding id.
+
+The same records build the Textual ``BINDINGS``, the ``?`` help screen and the command palette,
+and the operator remaps them through the config's ``keys`` mapping (binding id -> keys).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+from textual.keys import _normalize_key_list, format_key  # Textual is pinned exactly
+
+from ..errors import ConsoleError
+
+PERIOD = Binding.Group("period", compact=True)
+ACTIONS = Binding.Group("actions", compact=True)
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """One binding: its id, default keys (Textual names, comma-separated) and what it does."""
+
+    id: str
+    keys: str
+    action: str
+    label: str  # short footer label
+    help: str  # one line for the help screen and the command palette
+    scope: str  # "app" (everywhere), "main" (main screen), "detail" (detail views), "help"
+    show: bool = True
+    group: Binding.Group | None = None
+
+
+KEYS: tuple[KeySpec, ...] = (
+    KeySpec("help", "question_mark", "help", "help", "Show every key and what it does", "app"),
+    KeySpec("details", "enter", "details", "details", "Open the focused panel's details", "main"),
+    KeySpec("back", "escape", "back", "back", "Back to the main screen", "detail"),
+    KeySpec("refresh", "R", "refresh", "refresh",
+            "Poll every panel now (not one still polling)", "app"),
+    KeySpec("faster", "plus,equals_sign", "faster", "faster", "Refresh more often (down to every 1 s)", "app",
+            group=PERIOD),
+    KeySpec("slower", "minus", "slower", "slower", "Refresh less often", "app", group=PERIOD),
+    KeySpec("base-backup", "b", "act('base-backup')", "backup", "Base backup of the primary through barman", "app",
+            group=ACTIONS),
+    KeySpec("nightly-recover", "n", "act('nightly-recover')", "nightly", "Nightly recover into the nightly copy", "app",
+            group=ACTIONS),
+    KeySpec("science-restore", "r", "act('science-restore')", "restore", "Restore science's database", "app",
+            group=ACTIONS),
+    KeySpec("restore-drill", "d", "act('restore-drill')", "drill", "Guided restore drill", "app", group=ACTIONS),
+    KeySpec("cancel-run", "c", "act('cancel-run')", "cancel", "Cancel the selected run", "app", group=ACTIONS),
+    KeySpec("quit", "q,ctrl+c", "quit", "quit", "Quit the console", "app"),
+    KeySpec("panel-left", "left", "move(0, -1)", "", "Focus the panel to the left", "main", show=False),
+    KeySpec("panel-right", "right", "move(0, 1)", "", "Focus the panel to the right", "main", show=False),
+    KeySpec("panel-up", "up", "move(-1, 0)", "", "Focus the panel above", "main", show=False),
+    KeySpec("panel-down", "down", "move(1, 0)", "", "Focus the panel below", "main", show=False),
+    KeySpec("panel-barman", "1", "focus_panel('barman')", "", "Focus the barman panel", "main", show=False),
+    KeySpec("panel-wal", "2", "focus_panel('wal')", "", "Focus the WAL panel", "main", show=False),
+    KeySpec("panel-starport", "3", "focus_panel('starport')", "", "Focus the starport panel", "main", show=False),
+    KeySpec("panel-restore", "4", "focus_panel('restore')", "", "Focus the science restore panel", "main",
+            show=False),
+    KeySpec("close-help", "escape,question_mark", "close", "close", "Close this help", "help"),
+)
+
+BY_ID = {spec.id: spec for spec in KEYS}
+# Scopes whose bindings are active together; a key may not be bound twice within one.
+_ACTIVE_TOGETHER = (("app", "main"), ("app", "detail"), ("help",))
+
+
+def bindings(scope: str) -> list[Binding]:
+    """The Textual bindings of one scope, each carrying its id for ``set_keymap``."""
+    return [
+        Binding(s.keys, s.action, s.label, show=s.show, id=s.id, group=s.group, tooltip=s.help)
+        for s in KEYS
+        if s.scope == scope
+    ]
+
+
+def keys_for(spec: KeySpec, keymap: dict[str, str]) -> str:
+    """The keys bound to ``spec`` once the operator's keymap is applied (Textual key names)."""
+    return _normalize_key_list(keymap.get(spec.id, spec.keys))
+
+
+def display_keys(spec: KeySpec, keymap: dict[str, str]) -> str:
+    """Human form of the keys bound to ``spec``: ``?``, ``+ =``, ``enter``."""
+    return " ".join(format_key(k.strip()) for k in keys_for(spec, keymap).split(","))
+
+
+def check_keymap(keymap: dict[str, str]) -> None:
+    """Raise ConsoleError naming every unknown binding id and every key bound twice."""
+    problems = [f"keys.{bid}: unknown binding id" for bid in keymap if bid not in BY_ID]
+    for scopes in _ACTIVE_TOGETHER:
+        seen: dict[str, str] = {}
+        for spec in KEYS:
+            if spec.scope not in scopes:
+                continue
+            for key in keys_for(spec, keymap).split(","):
+                key = key.strip()
+                if key in seen and seen[key] != spec.id:
+                    problems.append(f"keys: {key!r} is bound to both {seen[key]} and {spec.id}")
+                seen[key] = spec.id
+    if problems:
+        known = ", ".join(sorted(BY_ID))
+        raise ConsoleError(f"{'; '.join(dict.fromkeys(problems))} (binding ids: {known})")

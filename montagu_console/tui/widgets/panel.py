@@ -1,0 +1,55 @@
+"""One live panel of the main screen: status word and summary, facts, a trend, the data's age."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+
+from ..present import PanelView
+from .text import Line, StatusWord
+from .trend import Trend
+
+
+class PanelWidget(Vertical, can_focus=True):
+    """A focusable panel; ``show`` repaints only the parts of the view that changed.
+
+    The age of the data sits in the bottom border, the title (naming the host) in the top one.
+    """
+
+    def __init__(self, panel: str, title: str) -> None:
+        super().__init__(id=f"panel-{panel}", classes="-unknown")
+        self.panel = panel
+        self.border_title = title
+        self._view: PanelView | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="status-row"):
+            yield StatusWord()
+            yield Line("", classes="summary")
+        yield Line("", classes="facts")
+        yield Line("", classes="more")
+        with Horizontal(classes="trend-row"):
+            yield Line("", classes="trend-label")
+            yield Trend()
+
+    def show(self, view: PanelView) -> None:
+        """Bring the panel up to ``view``, touching only what differs from what it shows."""
+        old = self._view
+        if view == old:
+            return
+        self._view = view
+        if old is None or old.word != view.word:
+            self.remove_class(f"-{old.word.lower()}" if old else "-unknown")
+            self.add_class(f"-{view.word.lower()}")
+            self.query_one(StatusWord).set(view.word)
+        if self.border_subtitle != view.age:
+            self.border_subtitle = view.age
+        self.query_one(".summary", Line).set(view.summary)
+        self.query_one(".facts", Line).set("\n".join(view.lines))
+        self.query_one(".more", Line).set("\n".join(view.more))
+        row = self.query_one(".trend-row")
+        if row.display != bool(view.trend):
+            row.display = bool(view.trend)
+        if view.trend:
+            self.query_one(".trend-label", Line).set(view.trend_label)
+            self.query_one(Trend).set(view.trend, view.trend_top)
