@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -86,26 +87,29 @@ def spawn_supervisor(run: Run, *, resume: bool = False) -> Run:
 
 
 async def _check_backup(service: ActionService, pool: HostPool) -> list[str]:
+    from ..humanfmt import size
     from ..probes import ProbeContext
-    from ..probes.barman import probe_barman
+    from ..probes import barman_json as bj
+    from ..probes.barman import run_barman
     from ..collect import utcnow
 
     cfg = service.config
-    facts = await probe_barman(ProbeContext(cfg, pool, utcnow))
-    running = [b.backup_id for b in facts.backups if b.status == "STARTED"]
+    ctx = ProbeContext(cfg, pool, utcnow)
+    exec_ = plans.container_exec_prefix(cfg) if cfg.barman.container else []
+    listing, df = await asyncio.gather(
+        run_barman(ctx, "-f", "json", "list-backup", cfg.barman.server),
+        pool.transport(cfg.barman.host).run([*exec_, "df", "-Pk", cfg.barman.home], timeout=cfg.command_timeout))
+    backups = bj.parse_list_backups(listing.stdout, cfg.barman.server)
+    running = [b.backup_id for b in backups if b.status == "STARTED"]
     if running:
         service._refuse("base-backup", f"barman is already taking backup {running[0]} (started by cron or another operator)")
-    last = facts.last_backup
+    last = next((b for b in backups if b.status == "DONE"), None)
     need = int(SPACE_FACTOR * (last.size_bytes or 0)) if last else 0
-    exec_ = plans.container_exec_prefix(cfg) if cfg.barman.container else []
-    df = await pool.transport(cfg.barman.host).run([*exec_, "df", "-Pk", cfg.barman.home], timeout=cfg.command_timeout)
     try:
         free = int(df.stdout.strip().splitlines()[-1].split()[3]) * 1024
     except (IndexError, ValueError):
         service._refuse("base-backup", f"cannot read free space at {cfg.barman.home} on {cfg.barman.host}: "
                                        f"{(df.stderr or df.stdout).strip()[:120]}")
-    from ..humanfmt import size
-
     if free < need:
         service._refuse("base-backup", f"only {size(free)} free at {cfg.barman.home}; a backup needs "
                                        f"{SPACE_FACTOR} x the last backup = {size(need)}")
@@ -135,7 +139,7 @@ async def _check_restore(service: ActionService, pool: HostPool) -> list[str]:
 _CHECKS = {"base-backup": _check_backup, "nightly-recover": _check_nightly, "restore": _check_restore}
 
 
-def follow(run: Run, *, poll: float = 0.2, out=sys.stdout) -> str:
+def follow(run: Run, *, poll: float = 0.05, out=sys.stdout) -> str:
     """Print a run's log as it grows until the run ends; return its final state."""
     offset = 0
     while True:
