@@ -6,8 +6,8 @@
 PYTHON ?= /usr/bin/python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := postgresql-15 postgresql-client-15 docker.io openssh-server openssh-client \
-	rsync busybox-static faketime tmux python3-venv procps iproute2 ca-certificates
+APT_PACKAGES := python3 python3-venv postgresql-15 postgresql-client-15 docker.io openssh-server \
+	openssh-client rsync busybox-static util-linux procps iproute2 ca-certificates
 
 .PHONY: demo test system venv lint bench clean
 
@@ -39,7 +39,10 @@ lint: venv
 	$(BIN)/lint-imports
 
 bench: venv
+	$(BIN)/montagu-console lab up >/dev/null
 	$(BIN)/python bench/check_vs_barman.py
+	$(BIN)/python bench/action_overhead.py
+	$(BIN)/python bench/tui_startup.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -45,6 +45,17 @@ def run_check(config: Path, *args: str, timeout: float = 120) -> tuple[int, dict
     return r.returncode, out, r.stderr
 
 
+def config_variant(config: Path, tmp_path: Path, edit) -> Path:
+    """A copy of ``config`` with one edit applied to its YAML, the way an operator would edit it."""
+    import yaml
+
+    data = yaml.safe_load(config.read_text())
+    edit(data)
+    out = tmp_path / "config.yml"
+    out.write_text(yaml.safe_dump(data))
+    return out
+
+
 def wait_for(predicate, *, timeout: float = 60, interval: float = 1.0, what: str = "condition"):
     """Poll ``predicate`` until it returns a truthy value; fail with the last value seen."""
     deadline = time.monotonic() + timeout

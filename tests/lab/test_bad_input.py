@@ -6,20 +6,10 @@ import stat
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import run_check
+from tests.conftest import config_variant as variant, run_check
 
 pytestmark = pytest.mark.lab
-
-
-def variant(lab_config: Path, tmp_path: Path, edit) -> Path:
-    """A copy of the lab's config with one edit applied, the way an operator would edit it."""
-    cfg = yaml.safe_load(lab_config.read_text())
-    edit(cfg)
-    out = tmp_path / "config.yml"
-    out.write_text(yaml.safe_dump(cfg))
-    return out
 
 
 def fake_barman(tmp_path: Path, body: str) -> str:

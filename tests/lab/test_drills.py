@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import CONSOLE, run_check, wait_for
+from tests.conftest import config_variant as variant, CONSOLE, run_check, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -21,14 +21,6 @@ pytestmark = pytest.mark.lab
 def console(config: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run([CONSOLE, *args, "--config", str(config)], capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def variant(lab_config: Path, tmp_path: Path, edit) -> Path:
-    cfg = yaml.safe_load(lab_config.read_text())
-    edit(cfg)
-    out = tmp_path / "config.yml"
-    out.write_text(yaml.safe_dump(cfg))
-    return out
 
 
 def drill_dir(config: Path, output: str) -> Path:
