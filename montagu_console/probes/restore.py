@@ -21,7 +21,7 @@ async def probe_restore(ctx: ProbeContext) -> RestoreFacts:
     cfg = ctx.config.science
     docker = ctx.pool.docker(cfg.host)
     state = await docker.container_state(cfg.container)
-    restore_run = last_run(ctx.config.state_dir, "restore")
+    restore_run = last_run(ctx.config.state_dir, ("restore", "drill"))
     running_restore = restore_run is not None and restore_run.get("state") == "running"
     data_from = await _data_restored_from(ctx, docker) if state else None
     if state is None:

@@ -1,4 +1,4 @@
-"""Read the records of detached runs under ``state_dir/runs`` (written by the action layer)."""
+"""Read the records of detached runs and drills under ``state_dir`` (written by the action layer)."""
 
 from __future__ import annotations
 
@@ -6,19 +6,25 @@ import json
 from pathlib import Path
 
 
-def last_run(state_dir: Path, action: str) -> dict | None:
-    """The newest run record of ``action`` (a dict from ``runs/<id>/run.json``), or None."""
-    runs = Path(state_dir) / "runs"
-    if not runs.is_dir():
-        return None
+def last_run(state_dir: Path, actions: tuple[str, ...]) -> dict | None:
+    """The newest record (``run.json``) of a run or drill whose action is in ``actions``, or None.
+
+    Its ``state`` is corrected to ``interrupted`` when the run's process died without saying so.
+    """
+    from ..actions.runs import Run
+
     newest = None
-    for record in runs.glob("*/run.json"):
-        try:
-            data = json.loads(record.read_text())
-        except (OSError, ValueError):
-            continue
-        if data.get("action") == action and (newest is None or data.get("started_at", "") > newest.get("started_at", "")):
-            newest = data
+    for kind in ("runs", "drills"):
+        for record in (Path(state_dir) / kind).glob("*/run.json"):
+            try:
+                data = json.loads(record.read_text())
+            except (OSError, ValueError):
+                continue
+            if data.get("state") == "refused":
+                continue  # a refused run changed nothing
+            if data.get("action") in actions and (newest is None or
+                                                   data.get("created_at", "") > newest.get("created_at", "")):
+                newest = data | {"state": Run(record.parent).state}
     return newest
 
 
