@@ -114,3 +114,18 @@ def test_wrong_typed_confirmation_is_refused(config):
     with pytest.raises(ActionRefused, match="type 'science'"):
         ActionService(config).start("restore", confirmation="sciense")
     assert RunStore(config.state_dir).all() == []
+
+
+def test_last_run_for_the_restore_panel(tmp_path):
+    from montagu_console.probes.runs_state import last_run
+
+    assert last_run(tmp_path, ("restore", "drill")) is None
+    plan = {"steps": [{"name": "x", "kind": "command", "host": "h", "argv": ["true"]}]}
+    done = RunStore(tmp_path).create("restore", plan)
+    done.update(state="failed", finished_at="2026-11-25T05:00:00+00:00")
+    assert last_run(tmp_path, ("restore", "drill"))["state"] == "failed"
+    dead = RunStore(tmp_path, "drills").create("drill", plan)
+    dead.update(state="running", pid=2**22 + 7)  # no such process: its supervisor died
+    assert last_run(tmp_path, ("restore", "drill"))["state"] == "interrupted"
+    RunStore(tmp_path).create("restore", plan).update(state="refused")
+    assert last_run(tmp_path, ("restore", "drill"))["id"] == dead.id
