@@ -208,10 +208,7 @@ def judge_restore(f: RestoreFacts, cfg: ScienceConfig, now: datetime) -> PanelRe
     elif data_age > cfg.data_warning_days * DAY:
         findings.append((Status.WARNING, f"science runs on data {age(data_age)} old (warn at {cfg.data_warning_days:g} days)"))
     findings += _drill_findings(facts["last_drill"], cfg)
-    drill = facts["last_drill"]
-    drill_note = (f"; last drill {drill['outcome']} {age(drill['age_seconds'])} ago" if drill
-                  else "; no drill on record")
-    ok = f"science ready on data {age(data_age)} old{drill_note}"
+    ok = f"science ready on data {age(data_age)} old"
     return _result("restore", findings, ok, facts, now, f)
 
 

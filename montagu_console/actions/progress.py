@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_RSYNC = re.compile(r"^\s*([\d,]+)\s+(\d{1,3})%\s+(\S+/s)\s+(\d+:\d{2}:\d{2})")
+_RSYNC = re.compile(r"(?:^|\s)([\d,]+)\s+(\d{1,3})%\s+(\S+/s)\s+(\d+:\d{2}:\d{2})")
 _BARMAN_STAGES = ("Starting local restore", "Copying the base backup", "Copying required WAL segments",
                   "Generating archive status files", "Identify dangerous settings",
                   "Your PostgreSQL server has been successfully prepared for recovery")
@@ -27,7 +27,7 @@ def split_lines(chunk: str) -> list[str]:
 
 def parse_line(line: str) -> Progress | None:
     """Progress carried by one output line, or None."""
-    if m := _RSYNC.match(line):
+    if m := _RSYNC.search(line):
         h, mi, s = (int(x) for x in m.group(4).split(":"))
         return Progress(float(m.group(2)), h * 3600 + mi * 60 + s, f"rsync {m.group(3)}")
     for i, stage in enumerate(_BARMAN_STAGES):

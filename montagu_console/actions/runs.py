@@ -65,11 +65,7 @@ class Run:
     @property
     def state(self) -> str:
         """The recorded state, or ``interrupted`` when its supervisor died without saying so."""
-        rec = self.record()
-        state = rec.get("state", "unknown")
-        if state in ("running", "starting") and not _alive(rec.get("pid")):
-            return "interrupted"
-        return state
+        return effective_state(self.record())
 
     def follow(self, offset: int = 0) -> tuple[str, int]:
         """New log text since ``offset`` and the next offset."""
@@ -130,7 +126,15 @@ class RunStore:
         return (r for r in self.all() if r.state in ("running", "starting"))
 
 
-def _alive(pid: Any) -> bool:
+def effective_state(record: dict) -> str:
+    """A run's state from its run.json record: ``interrupted`` when it says running but its supervisor is gone."""
+    state = record.get("state", "unknown")
+    if state in ("running", "starting") and not pid_alive(record.get("pid")):
+        return "interrupted"
+    return state
+
+
+def pid_alive(pid: Any) -> bool:
     """Whether ``pid`` runs (a zombie, killed but not yet reaped, counts as dead)."""
     if not isinstance(pid, int):
         return False

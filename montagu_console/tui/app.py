@@ -1,7 +1,9 @@
-"""The Textual app: wires the collector's results into the screens, keys, themes and the watchdog.
+"""The Textual app: wires the collector's results and the action layer into the screens, keys,
+themes and the watchdog.
 
-Workers (see :mod:`.poller`) only collect and post :class:`PanelUpdated`; the handlers here own
-every widget update, and every update is skipped when what is shown would not change.
+Workers (see :mod:`.poller`, :mod:`.actions`, :mod:`.tailer`) only collect and post messages; the
+handlers here own every widget update, and every update is skipped when what is shown would not
+change.
 """
 
 from __future__ import annotations
@@ -13,19 +15,25 @@ from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable
 
+from textual import events
 from textual.app import App, SystemCommand
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 
 from ..config import Config
+from ..actions.runs import Run
 from ..snapshot import PANELS, PanelResult, Status
-from . import actions
+from .actions import BINDING_OF, Operator
 from .keys import BY_ID, KEYS, bindings, check_keymap, display_keys
-from .messages import PanelUpdated
+from .messages import ActionChecked, ActionNote, PanelUpdated, RunAttached, RunUpdated
 from .poller import Collector, Poller
 from .present import (STALE, PanelView, TrendData, backup_age_trend, fmt_period, fmt_time, lag_trend, overall,
                       panel_hosts, panel_titles, panel_view)
+from .present_runs import current_step
+from .screens.confirm import ConfirmScreen
 from .screens.detail import DETAIL_SCREENS, DetailScreen
+from .screens.drill import DrillScreen
 from .screens.help import HelpScreen
+from .screens.history import HistoryScreen
 from .screens.main import MainScreen
 from .themes import DEFAULT_THEME, available_themes, load_theme
 from .watchdog import TerminalGuard
@@ -74,7 +82,6 @@ class MontaguApp(App[None]):
         self.collector = collector
         self.read_only = config.read_only if read_only is None else read_only
         self.clock = clock or utc_now
-        self.attached_runs: list = []  # runs started here and still attached: quit will ask first (actions issue)
         self.results: dict[str, PanelResult] = {}
         self.last_good: dict[str, PanelResult] = {}  # newest result per panel that carried facts
         self.lag_history: deque[float] = deque(maxlen=LAG_SAMPLES)
@@ -85,6 +92,12 @@ class MontaguApp(App[None]):
         self._words: dict[str, str] = {}
         self._main = MainScreen(self._titles)
         self._guard = TerminalGuard(self)
+        self.operator = Operator(self)
+
+    @property
+    def attached_runs(self) -> list[Run]:
+        """The runs this console follows whose supervisor has not finished: quit asks first."""
+        return [a.run for a in self.operator.running]
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -103,6 +116,7 @@ class MontaguApp(App[None]):
         self.update_views()
         self.poller.start()
         self.set_interval(1.0, self.update_views, name="ages")
+        self.operator.reattach()
 
     async def on_unmount(self) -> None:
         if not self.is_headless:
@@ -184,11 +198,42 @@ class MontaguApp(App[None]):
 
     # -- output --------------------------------------------------------------------------------
 
-    def say(self, text: str) -> None:
-        """Write a timestamped line to the output pane (and a toast when the pane is not in view)."""
+    def say(self, text: str, *, severity: str = "information", toast: bool | None = None) -> None:
+        """Write a timestamped line to the output pane, and a toast when ``toast`` (by default: when the
+        pane is not in view)."""
         self._main.write(f"{fmt_time(self.clock())} {text}")
-        if self.screen is not self._main:
-            self.notify(text, markup=False)
+        if toast or (toast is None and self.screen is not self._main):
+            self.notify(text, severity=severity, markup=False)
+
+    def key_of(self, binding_id: str) -> str:
+        """The keys bound to ``binding_id`` as the operator sees them ("n", "esc")."""
+        return display_keys(BY_ID[binding_id], self.config.keys)
+
+    def poll_panels(self, names: Iterable[str]) -> None:
+        """Poll ``names`` now (a run changed what they show); a panel polling already is left alone."""
+        for name in names:
+            self.poller.poll(name)
+
+    def restore_facts(self) -> dict:
+        """The science restore panel's newest facts (redo progress, the last drill)."""
+        good = self.last_good.get("restore")
+        return good.facts if good is not None else {}
+
+    # -- actions (see :mod:`.actions`) ---------------------------------------------------------
+
+    def on_action_checked(self, message: ActionChecked) -> None:
+        self.operator.checked(message)
+
+    def on_action_note(self, message: ActionNote) -> None:
+        self.say(message.text, severity=message.severity, toast=True)
+
+    def on_run_attached(self, message: RunAttached) -> None:
+        if self.is_running:
+            self.operator.attach(message)
+
+    def on_run_updated(self, message: RunUpdated) -> None:
+        if self.is_running:
+            self.operator.updated(message)
 
     # -- keys ----------------------------------------------------------------------------------
 
@@ -224,19 +269,74 @@ class MontaguApp(App[None]):
         self.update_views()
 
     def action_act(self, action: str) -> None:
-        key = display_keys(BY_ID[action], self.config.keys)
-        outcome = actions.REFUSED if self.read_only else actions.PENDING
-        self.say(f"{key}: {actions.describe(action, self.config)} — {outcome}")
+        self.operator.request(action)
+
+    def action_cancel(self) -> None:
+        self.operator.request_cancel()
+
+    def action_view_run(self) -> None:
+        self.operator.view()
+
+    def action_drill(self) -> None:
+        """The drill wizard: on the drill this console follows, else the newest unfinished or a new one."""
+        if isinstance(self.screen, DrillScreen):
+            return
+        drills = [a for a in self.operator.attached.values() if a.kind == "drills"]
+        running = [a for a in drills if not a.ended]
+        shown = (running or drills or [None])[-1]
+        self.push_screen(DrillScreen(shown))
+
+    def action_history(self) -> None:
+        if not isinstance(self.screen, HistoryScreen):
+            self.push_screen(HistoryScreen())
 
     async def action_quit(self) -> None:
-        """Quit. Actions run detached, so they survive this; ``attached_runs`` is where quit will ask first."""
-        self.exit()
+        """Quit; when a followed run is still running, ask first (it goes on, detached)."""
+        running = self.operator.running
+        if not running:
+            self.exit()
+            return
+        lines = [f"{'drill' if a.kind == 'drills' else 'run'} {a.run.id}: {a.action}, "
+                 f"{current_step(a.record) or 'starting'}" for a in running]
+        lines += ["", f"{'It continues' if len(running) == 1 else 'They continue'} detached; "
+                      "the next console re-attaches to it."]
+        self.push_screen(ConfirmScreen("Quit while a run is running?", lines, yes="Quit", no="Stay"),
+                         lambda answer: self.exit() if answer else None)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Dim (None) what cannot run now: actions in read-only mode, cancel or view without a run."""
+        if action == "act" and self.read_only:
+            return None
+        if action == "cancel" and (self.read_only or not self.operator.running):
+            return None
+        if action == "view_run" and not self.operator.attached:
+            return None
+        return True
+
+    def on_key(self, event: events.Key) -> None:
+        """A dimmed key does nothing in Textual: say why instead (read-only: the action layer says so)."""
+        screen = self.screen
+        if isinstance(screen, ModalScreen):
+            return
+        active = screen.active_bindings.get(event.key)
+        if active is None or active.enabled:
+            return
+        binding_id = active.binding.id or ""
+        actions = {b: a for a, b in BINDING_OF.items()}
+        if binding_id in actions:
+            self.operator.request(actions[binding_id])
+        elif binding_id == "cancel-run":
+            self.operator.request_cancel()
+        elif binding_id == "view-run":
+            self.operator.view()
+        elif isinstance(screen, DrillScreen):
+            screen.explain(binding_id)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The command palette: every binding of this screen and the app, then Textual's own commands."""
-        scope = "main" if isinstance(screen, MainScreen) else "detail" if isinstance(screen, DetailScreen) else None
+        scopes = getattr(screen, "SCOPES", ())
         for spec in KEYS:
-            if spec.scope == "app" or spec.scope == scope:
+            if spec.scope == "app" or spec.scope in scopes:
                 target = self if spec.scope == "app" else screen
                 yield SystemCommand(f"{spec.help} ({display_keys(spec, self.config.keys)})",
                                     f"binding id {spec.id}", partial(target.run_action, spec.action))

@@ -26,7 +26,7 @@ class KeySpec:
     action: str
     label: str  # short footer label
     help: str  # one line for the help screen and the command palette
-    scope: str  # "app" (everywhere), "main" (main screen), "detail" (detail views), "help"
+    scope: str  # "app" (everywhere), "main", "view" (every screen but main), a screen's own, "help", "confirm"
     show: bool = True
     group: Binding.Group | None = None
 
@@ -34,7 +34,7 @@ class KeySpec:
 KEYS: tuple[KeySpec, ...] = (
     KeySpec("help", "question_mark", "help", "help", "Show every key and what it does", "app"),
     KeySpec("details", "enter", "details", "details", "Open the focused panel's details", "main"),
-    KeySpec("back", "escape", "back", "back", "Back to the main screen", "detail"),
+    KeySpec("back", "escape", "back", "back", "Back to the main screen", "view"),
     KeySpec("refresh", "R", "refresh", "refresh",
             "Poll every panel now (not one still polling)", "app"),
     KeySpec("faster", "plus,equals_sign", "faster", "faster", "Refresh more often (down to every 1 s)", "app",
@@ -44,11 +44,16 @@ KEYS: tuple[KeySpec, ...] = (
             group=ACTIONS),
     KeySpec("nightly-recover", "n", "act('nightly-recover')", "nightly", "Nightly recover into the nightly copy", "app",
             group=ACTIONS),
-    KeySpec("science-restore", "r", "act('science-restore')", "restore", "Restore science's database", "app",
+    KeySpec("science-restore", "r", "act('restore')", "restore", "Restore science's database", "app",
             group=ACTIONS),
-    KeySpec("restore-drill", "d", "act('restore-drill')", "drill", "Guided restore drill", "app", group=ACTIONS),
-    KeySpec("cancel-run", "c", "act('cancel-run')", "cancel", "Cancel the selected run", "app", group=ACTIONS),
-    KeySpec("quit", "q,ctrl+c", "quit", "quit", "Quit the console", "app"),
+    KeySpec("restore-drill", "d", "drill", "drill", "Guided restore drill (the wizard)", "app", group=ACTIONS),
+    KeySpec("view-run", "v", "view_run", "run", "Show the attached run: steps, progress, log (again: the next)",
+            "app", group=ACTIONS),
+    KeySpec("cancel-run", "c", "cancel", "cancel", "Cancel the run on view, or the newest running one", "app",
+            group=ACTIONS),
+    KeySpec("drill-history", "h", "history", "drills", "Drill history: every drill's outcome, RTO and RPO", "app",
+            group=ACTIONS),
+    KeySpec("quit", "q,ctrl+c", "quit", "quit", "Quit the console (runs continue detached)", "app"),
     KeySpec("panel-left", "left", "move(0, -1)", "", "Focus the panel to the left", "main", show=False),
     KeySpec("panel-right", "right", "move(0, 1)", "", "Focus the panel to the right", "main", show=False),
     KeySpec("panel-up", "up", "move(-1, 0)", "", "Focus the panel above", "main", show=False),
@@ -58,20 +63,28 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("panel-starport", "3", "focus_panel('starport')", "", "Focus the starport panel", "main", show=False),
     KeySpec("panel-restore", "4", "focus_panel('restore')", "", "Focus the science restore panel", "main",
             show=False),
+    KeySpec("start-drill", "s", "start", "start", "Drill wizard: start a drill (type the science host name)",
+            "drill"),
+    KeySpec("resume-drill", "u", "resume", "resume", "Drill wizard: resume the interrupted drill where it stopped",
+            "drill"),
+    KeySpec("show-report", "enter", "report", "report", "Drill history: show the selected drill's report",
+            "history"),
     KeySpec("close-help", "escape,question_mark", "close", "close", "Close this help", "help"),
+    KeySpec("confirm-yes", "y", "yes", "yes", "In a y/n question: yes", "confirm"),
+    KeySpec("confirm-no", "n,escape", "no", "no", "In a question: no, cancel (the default)", "confirm"),
 )
 
 BY_ID = {spec.id: spec for spec in KEYS}
 # Scopes whose bindings are active together; a key may not be bound twice within one.
-_ACTIVE_TOGETHER = (("app", "main"), ("app", "detail"), ("help",))
+_ACTIVE_TOGETHER = (("app", "main"), ("app", "view", "drill"), ("app", "view", "history"), ("help",), ("confirm",))
 
 
-def bindings(scope: str) -> list[Binding]:
-    """The Textual bindings of one scope, each carrying its id for ``set_keymap``."""
+def bindings(*scopes: str) -> list[Binding]:
+    """The Textual bindings of ``scopes``, each carrying its id for ``set_keymap``."""
     return [
         Binding(s.keys, s.action, s.label, show=s.show, id=s.id, group=s.group, tooltip=s.help)
         for s in KEYS
-        if s.scope == scope
+        if s.scope in scopes
     ]
 
 

@@ -233,7 +233,19 @@ def _restore_lines(f: dict[str, Any], now: datetime) -> list[str]:
         f"database {yes_no(f.get('db_accepting'), 'accepting connections', 'NOT accepting connections')}",
         f"science data from {fmt_ago(data)}" if data is not None else "science data: age unknown",
         f"last restore {fmt_ago(last)}" if last is not None else "last restore: unknown",
+        last_drill_line(f.get("last_drill")),
     ]
+
+
+def last_drill_line(drill: dict | None) -> str:
+    """The restore panel's drill line: "last drill passed 3 days ago (RTO 45 s)" or "no drill on record"."""
+    if not drill:
+        return "no drill on record"
+    line = f"last drill {drill.get('outcome', '?')} {fmt_ago(drill.get('age_seconds'))}"
+    rto = drill.get("rto_seconds")
+    if rto is not None:
+        line += f" (RTO {rto:.0f} s)" if rto < 60 else f" (RTO {rto / 60:.1f} min)"
+    return line
 
 
 _LINES = {"barman": _barman_lines, "wal": _wal_lines, "starport": _starport_lines, "restore": _restore_lines}

@@ -71,6 +71,11 @@ def test_rsync_progress2_lines_split_on_carriage_returns():
     assert p.percent == 42 and p.eta_seconds == 30
 
 
+def test_rsync_progress_behind_a_log_prefix():
+    p = parse_line("INFO         45,678,901  67%   12.00MB/s    0:00:05 (xfr#3, to-chk=1/9)")
+    assert p.percent == 67 and p.eta_seconds == 5
+
+
 def test_barman_recover_stage_progress():
     p = parse_line("Copying required WAL segments.")
     assert p and 0 < p.percent < 100 and "wal" in p.label

@@ -1,13 +1,19 @@
-"""Fixtures for the TUI tests: a config, the fake collector and a way to run the app on it."""
+"""Fixtures for the TUI tests: a config, the fake collector, real runs on a temporary state_dir, and the app on them."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 import tui_fakes
+import tui_runs
 
+from montagu_console.actions.runs import RunStore
 from montagu_console.tui.app import MontaguApp
 
 
@@ -31,3 +37,38 @@ def make_app() -> Callable[..., MontaguApp]:
                           clock=clock or tui_fakes.frozen())
 
     return build
+
+
+@pytest.fixture
+def action_app(tmp_path, monkeypatch) -> Iterator[Callable[..., MontaguApp]]:
+    """``action_app(steps=..., preflight=..., read_only=...)``: the app on a config on disk, a real
+    ActionService and real detached supervisors, with plans of shell steps (:mod:`tui_runs`) and a
+    preflight that checks nothing. Supervisors still running at the end are stopped."""
+    config = tui_runs.write_config(tmp_path)
+
+    def build(*, steps=None, preflight=tui_runs.passing_preflight, read_only=None, collector=None):
+        tui_runs.fake_actions(monkeypatch, steps, preflight)
+        return MontaguApp(config, collector or tui_fakes.FakeCollector(tui_fakes.healthy()), read_only=read_only,
+                          clock=tui_fakes.frozen())
+
+    build.config = config
+    yield build
+    for kind in ("runs", "drills"):
+        for run in RunStore(config.state_dir, kind).active():
+            with contextlib.suppress(OSError):
+                os.killpg(run.record()["pid"], signal.SIGKILL)
+
+
+@pytest.fixture
+def fake_supervisor() -> Iterator[Callable[..., subprocess.Popen]]:
+    """``fake_supervisor(run, rate=..., seconds=..., step=...)`` starts :mod:`fake_supervisor` on a run; killed at the end."""
+    procs: list[subprocess.Popen] = []
+
+    def start(run, **kw) -> subprocess.Popen:
+        procs.append(tui_runs.start_fake_supervisor(run, **kw))
+        return procs[-1]
+
+    yield start
+    for proc in procs:
+        proc.kill()
+        proc.wait()

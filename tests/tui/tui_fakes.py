@@ -7,6 +7,7 @@ receive-wal not running, starport WARNING, science restore in redo at 42 %, a FA
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -48,7 +49,11 @@ CHECK_NAMES = ("PostgreSQL", "superuser or standard user with backup privileges"
 
 
 def make_config(**overrides) -> Config:
-    """The test config, validated by the real loader, with fields replaced (``refresh_seconds=2``)."""
+    """The test config, validated by the real loader, with fields replaced (``refresh_seconds=2``).
+
+    Its state_dir is a new empty directory unless given, so no test sees another's runs.
+    """
+    overrides.setdefault("state_dir", Path(tempfile.mkdtemp(prefix="montagu-tui-state-")))
     return replace(parse_config(CONFIG_YAML, Path("/etc/montagu-console/config.yml")), **overrides)
 
 
@@ -131,7 +136,11 @@ REDO_LOG = (
 )
 
 
-def restore_result(*, phase: str = "ready") -> PanelResult:
+LAST_DRILL = {"drill_id": "20261121T020000Z-drill-1a2b", "outcome": "passed", "finished_at": _iso(_ago(days=3)),
+              "rto_seconds": 45.2, "rpo_seconds": 94.0, "age_seconds": 3 * 86400}
+
+
+def restore_result(*, phase: str = "ready", last_drill: dict | None = None) -> PanelResult:
     redo = phase == "redo"
     facts = RestoreFacts(
         container="montagu-db", container_status="running", phase=phase,
@@ -146,7 +155,7 @@ def restore_result(*, phase: str = "ready") -> PanelResult:
     return PanelResult("restore", Status.OK, summary, {
         "phase": phase, "percent": facts.percent, "eta_seconds": facts.eta_seconds,
         "last_restore_at": _iso(facts.last_restore_at), "data_restored_from": _iso(facts.data_restored_from),
-        "db_accepting": facts.db_accepting,
+        "db_accepting": facts.db_accepting, "last_drill": last_drill,
     }, TAKEN, facts)
 
 
@@ -158,7 +167,7 @@ def failed_result(name: str, host: str = "annex", taken: datetime = TAKEN) -> Pa
 
 def healthy() -> dict[str, PanelResult]:
     return {"barman": barman_result(), "wal": wal_result(), "starport": starport_result(),
-            "restore": restore_result()}
+            "restore": restore_result(last_drill=LAST_DRILL)}
 
 
 def troubled() -> dict[str, PanelResult]:

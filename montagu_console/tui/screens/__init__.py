@@ -1,1 +1,1 @@
-"""Screens of the console: main, detail views, help."""
+"""Screens of the console: main, detail views, help, confirmation, run view, drill wizard, drill history."""

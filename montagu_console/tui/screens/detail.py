@@ -30,7 +30,8 @@ FAILED = Text("FAILED", style="bold reverse")
 class DetailScreen(Screen):
     """Base of the detail views: header, summary, the panel-specific body, footer."""
 
-    BINDINGS = bindings("detail")
+    SCOPES = ("view",)
+    BINDINGS = bindings(*SCOPES)
 
     def __init__(self, panel: str, title: str) -> None:
         super().__init__(id=f"detail-{panel}", classes="detail")

@@ -19,7 +19,8 @@ COLUMNS = 2
 class MainScreen(Screen):
     """Panels are focusable; Enter opens the focused one's detail view."""
 
-    BINDINGS = bindings("main")
+    SCOPES = ("main",)
+    BINDINGS = bindings(*SCOPES)
 
     def __init__(self, titles: dict[str, str]) -> None:
         super().__init__(id="main")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual.widget import Widget
 from textual.widgets import Static
 
 
@@ -47,3 +48,9 @@ class StatusWord(Static):
             self._word = word
             self.add_class(f"-{word.lower()}")
             self.update(word)
+
+
+def show_if(widget: Widget, shown: bool) -> None:
+    """Show or hide ``widget``, touching it only when that changes (a change re-lays the screen out)."""
+    if widget.display != shown:
+        widget.display = shown

@@ -1,0 +1,81 @@
+"""The run view: one action's steps with their state and time, its progress, and the live log.
+
+The app feeds it: :meth:`RunScreen.show` when the run's record changes, :meth:`RunScreen.add_lines`
+with each batch from the tailer. Escape goes back; the run goes on, detached.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Log, ProgressBar
+
+from ..keys import bindings
+from ..present_runs import ACTIVE, STATE_WORDS, describe, fmt_elapsed, progress_view, run_elapsed, step_rows, utc_now
+from ..runs import LOG_LINES, Attachment
+from ..widgets.header import StatusHeader
+from ..widgets.steps import StepList
+from ..widgets.text import Line, show_if
+
+
+class RunScreen(Screen):
+    """Header (state word, action, run id), summary, steps, progress bar and the log."""
+
+    SCOPES = ("view",)
+    BINDINGS = bindings(*SCOPES)
+
+    def __init__(self, attachment: Attachment) -> None:
+        super().__init__(id="run-view", classes="run-view")
+        self.attachment = attachment
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(classes="detail-header")
+        yield Line("", classes="run-summary")
+        yield StepList(classes="run-steps")
+        with Horizontal(classes="run-progress"):
+            yield ProgressBar(total=100, show_eta=False, show_percentage=False)
+            yield Line("", classes="progress-text")
+        log = Log(id="run-log", max_lines=LOG_LINES)
+        log.border_title = "log"
+        yield log
+        yield Footer()
+
+    def on_mount(self) -> None:
+        log = self.query_one(Log)
+        log.write_lines(self.attachment.lines)
+        self.call_after_refresh(log.scroll_end, animate=False)  # sized only now: follow the end from here
+        self.show()
+        self.set_interval(1.0, self.show, name="run elapsed")
+
+    def shows(self, run_id: str) -> bool:
+        return self.attachment.run.id == run_id
+
+    def show(self) -> None:
+        """Bring everything but the log up to the attachment's record (cheap when nothing changed)."""
+        a, now = self.attachment, utc_now()
+        record = a.record
+        took = fmt_elapsed(run_elapsed(record, now))
+        self.query_one(StatusHeader).show(STATE_WORDS.get(a.state, a.state.upper()),
+                                          f"run {a.run.id}",
+                                          f"{'running for' if a.state in ACTIVE else 'took'} {took}" if took else "")
+        summary = [f"{a.plan_title} on {a.plan_host}" if a.plan_title else describe(record)]
+        if a.state not in ACTIVE and record.get("error"):
+            summary.append(f"error: {record['error']}")
+        self.query_one(".run-summary", Line).set("\n".join(summary))
+        self.query_one(StepList).set(step_rows(record, a.state, now))
+        progress = progress_view(record, a.state, self.app.restore_facts())
+        bar = self.query_one(ProgressBar)
+        show_if(bar, progress.percent is not None)
+        if progress.percent is not None and bar.progress != progress.percent:
+            bar.update(progress=progress.percent)
+        self.query_one(".progress-text", Line).set(progress.text)
+        show_if(self.query_one(".run-progress"), bool(progress.text))
+
+    def add_lines(self, lines: list[str]) -> None:
+        """Append a batch of log lines."""
+        if lines:
+            self.query_one(Log).write_lines(lines)
+
+    def action_back(self) -> None:
+        self.dismiss()
