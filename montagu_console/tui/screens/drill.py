@@ -24,7 +24,7 @@ from ..present_runs import (ACTIVE, STATE_WORDS, StepRow, current_step, drill_ou
                             progress_view, run_elapsed, step_rows, utc_now, verify_rows)
 from ..runs import Attachment, read_report
 from ..widgets.header import StatusHeader
-from ..widgets.steps import StepList
+from ..widgets.steps import StepList, show_progress
 from ..widgets.table import SteadyTable
 from ..widgets.text import Line, show_if
 from .confirm import ConfirmScreen
@@ -149,12 +149,7 @@ class DrillScreen(Screen):
             summary = drill_summary(self.report, str(self.run.path / "report.md")) \
                 if self.report and self.state not in ACTIVE else []
         progress = progress_view(self.record, self.state, self.app.restore_facts())
-        bar = self.query_one(ProgressBar)
-        show_if(bar, progress.percent is not None)
-        if progress.percent is not None and bar.progress != progress.percent:
-            bar.update(progress=progress.percent)
-        self.query_one(".progress-text", Line).set(progress.text)
-        show_if(self.query_one(".run-progress"), bool(progress.text))
+        show_progress(self, progress)
         now_line = self.query_one(".drill-now", Line)
         now_line.set(f"now: {self._now_line}" if self.state in ACTIVE and self._now_line else "")
         show_if(now_line, bool(now_line.text))

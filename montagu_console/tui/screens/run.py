@@ -15,8 +15,8 @@ from ..keys import bindings
 from ..present_runs import ACTIVE, STATE_WORDS, describe, fmt_elapsed, progress_view, run_elapsed, step_rows, utc_now
 from ..runs import LOG_LINES, Attachment
 from ..widgets.header import StatusHeader
-from ..widgets.steps import StepList
-from ..widgets.text import Line, show_if
+from ..widgets.steps import StepList, show_progress
+from ..widgets.text import Line
 
 
 class RunScreen(Screen):
@@ -65,12 +65,7 @@ class RunScreen(Screen):
         self.query_one(".run-summary", Line).set("\n".join(summary))
         self.query_one(StepList).set(step_rows(record, a.state, now))
         progress = progress_view(record, a.state, self.app.restore_facts())
-        bar = self.query_one(ProgressBar)
-        show_if(bar, progress.percent is not None)
-        if progress.percent is not None and bar.progress != progress.percent:
-            bar.update(progress=progress.percent)
-        self.query_one(".progress-text", Line).set(progress.text)
-        show_if(self.query_one(".run-progress"), bool(progress.text))
+        show_progress(self, progress)
 
     def add_lines(self, lines: list[str]) -> None:
         """Append a batch of log lines."""

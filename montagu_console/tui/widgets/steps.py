@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
+from textual.widgets import ProgressBar, Static
 
 from ..present_runs import StepRow, step_line
+from .text import Line, show_if
 
 STYLES = {"failed": "bold", "interrupted": "bold", "cancelled": "bold", "pending": "dim", "skipped": "dim"}
 
@@ -35,3 +36,13 @@ class StepList(Static):
                 text.append("\n")
             text.append(step_line(row), style="bold reverse" if row.current else STYLES.get(row.state, ""))
         self.update(text, layout=layout)
+
+
+def show_progress(screen, progress) -> None:
+    """Show a run's progress (a ProgressBar and a ``.progress-text`` line) on ``screen``."""
+    bar = screen.query_one(ProgressBar)
+    show_if(bar, progress.percent is not None)
+    if progress.percent is not None and bar.progress != progress.percent:
+        bar.update(progress=progress.percent)
+    screen.query_one(".progress-text", Line).set(progress.text)
+    show_if(screen.query_one(".run-progress"), bool(progress.text))
