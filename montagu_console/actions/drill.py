@@ -17,7 +17,7 @@ from pathlib import Path
 from ..config import Config, parse_expect
 from ..redact import redact, redact_data
 from . import plans
-from .runs import Run, RunStore, write_json
+from .runs import Run, RunStore, now_iso, seconds_between, write_json
 from .steps import StepFailed, StepRunner
 
 DRILL_STEPS = ("preflight", "stop", "restore", "start", "redo", "verify", "report")
@@ -99,7 +99,7 @@ class DrillRunner(StepRunner):
             self.write(f"verify: {q.name}: {value!r} (expect {q.expect}): {'PASS' if passed else 'FAIL'}\n")
             if not passed:
                 failed.append(q.name)
-        self.remember(verify=results, verified_at=_now() if not failed else None)
+        self.remember(verify=results, verified_at=now_iso() if not failed else None)
         if not s.verify:
             self.write("verify: no science.verify queries are configured\n")
         if failed:
@@ -123,6 +123,7 @@ class DrillRunner(StepRunner):
 async def _preflight(config: Config) -> dict:
     """Hosts reachable, free space, what will be overwritten, the source's age, the primary clock."""
     from ..collect import Collector
+    from .service import df_free_bytes
 
     lines, problems = [], []
     collector = Collector(config)
@@ -152,11 +153,11 @@ async def _preflight(config: Config) -> dict:
         lines.append(f"overwrites: {overwrites}")
         docker = pool.docker(s.host)
         df = await docker.exec(s.container, ["df", "-Pk", s.data_dir], timeout=config.command_timeout)
-        try:
-            free = int(df.stdout.strip().splitlines()[-1].split()[3]) * 1024
-            lines.append(f"free space on {s.host} at {s.data_dir}: {free // 1024**2} MiB")
-        except (IndexError, ValueError):
+        free = df_free_bytes(df.stdout)
+        if free is None:
             problems.append(f"cannot read free space on {s.host} at {s.data_dir}")
+        else:
+            lines.append(f"free space on {s.host} at {s.data_dir}: {free // 1024**2} MiB")
         version = await docker.exec(s.container, ["psql", "-U", s.db_user, "-d", s.db_name, "-XAtqc",
                                                   "show server_version"], timeout=config.command_timeout)
         versions = {"postgres": version.stdout.strip() or None, "barman": b.get("barman_version")}
@@ -171,7 +172,7 @@ async def _preflight(config: Config) -> dict:
 async def _primary_clock(config: Config, pool) -> tuple[str, str]:
     command = config.science.primary_clock_command
     if not command:
-        return _now(), "the console's clock (science.primary_clock_command is not set)"
+        return now_iso(), "the console's clock (science.primary_clock_command is not set)"
     result = await pool.transport(config.barman.host).run(list(command), timeout=config.command_timeout)
     text = result.stdout.strip()
     if result.returncode != 0 or not text:
@@ -180,16 +181,10 @@ async def _primary_clock(config: Config, pool) -> tuple[str, str]:
 
 
 def _parse_pg_time(text: str) -> datetime:
-    """PostgreSQL's timestamptz text (``2026-11-25 05:01:02.123+00``) as an aware datetime."""
-    t = text.strip().splitlines()[0].strip()
-    if len(t) >= 3 and t[-3] in "+-" and t[-3:].replace("+", "").replace("-", "").isdigit():
-        t += ":00"
-    value = datetime.fromisoformat(t)
+    """PostgreSQL's timestamp text (``2026-11-25 05:01:02.123+00``) as an aware datetime; a
+    timestamp without time zone is taken as UTC."""
+    value = datetime.fromisoformat(text.strip().splitlines()[0].strip())
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 # -- reports ---------------------------------------------------------------------------------------
@@ -200,9 +195,9 @@ def build_report(run: Run, outcome: str) -> dict:
     facts = rec.get("drill", {})
     started = rec.get("drill_started_at") or rec.get("started_at") or rec.get("created_at")
     verified = facts.get("verified_at")
-    rto = _seconds_between(started, verified) if verified and outcome == "passed" else None
+    rto = seconds_between(started, verified) if verified and outcome == "passed" else None
     newest, clock = facts.get("newest_committed"), facts.get("primary_clock_at_start")
-    rpo = _seconds_between(newest, clock) if newest and clock else None
+    rpo = seconds_between(newest, clock) if newest and clock else None
     steps = []
     never_ran = "pending" if outcome == "interrupted" else "skipped"
     for s in rec.get("steps", []):
@@ -214,7 +209,7 @@ def build_report(run: Run, outcome: str) -> dict:
         "drill_id": run.id,
         "outcome": outcome,
         "started_at": started,
-        "finished_at": rec.get("finished_at") or _now(),
+        "finished_at": rec.get("finished_at") or now_iso(),
         "profile": plan.get("profile"),
         "rto_seconds": rto,
         "rpo_seconds": rpo,
@@ -302,12 +297,6 @@ def render_markdown(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _seconds_between(earlier: str | None, later: str | None) -> float | None:
-    if not earlier or not later:
-        return None
-    return round((datetime.fromisoformat(later) - datetime.fromisoformat(earlier)).total_seconds(), 1)
-
-
 def outcome_of(run: Run) -> str:
     """passed | failed | interrupted, from the run's state and its verification."""
     state = run.state
@@ -361,7 +350,7 @@ def start_drill(config: Config, *, confirmation: str, read_only: bool | None = N
     run = store.create("drill", plan)
     run.update(operator=audit.who(), confirmation=confirmation)
     if reason:
-        run.update(state="refused", error=f"drill refused: {reason}", finished_at=_now())
+        run.update(state="refused", error=f"drill refused: {reason}", finished_at=now_iso())
         audit.append(config.state_dir, "refused", action="drill", host=config.science.host, run_id=run.id,
                      reason=reason)
         write_reports(run, "refused")

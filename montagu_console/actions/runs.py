@@ -20,6 +20,13 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+def seconds_between(earlier: str | None, later: str | None) -> float | None:
+    """Seconds from one ISO timestamp to another (one decimal), None when either is missing."""
+    if not earlier or not later:
+        return None
+    return round((datetime.fromisoformat(later) - datetime.fromisoformat(earlier)).total_seconds(), 1)
+
+
 def new_run_id(action: str) -> str:
     return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{action}-{secrets.token_hex(2)}"
 

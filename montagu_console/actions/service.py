@@ -105,15 +105,22 @@ async def _check_backup(service: ActionService, pool: HostPool) -> list[str]:
         service._refuse("base-backup", f"barman is already taking backup {running[0]} (started by cron or another operator)")
     last = next((b for b in backups if b.status == "DONE"), None)
     need = int(SPACE_FACTOR * (last.size_bytes or 0)) if last else 0
-    try:
-        free = int(df.stdout.strip().splitlines()[-1].split()[3]) * 1024
-    except (IndexError, ValueError):
+    free = df_free_bytes(df.stdout)
+    if free is None:
         service._refuse("base-backup", f"cannot read free space at {cfg.barman.home} on {cfg.barman.host}: "
                                        f"{(df.stderr or df.stdout).strip()[:120]}")
     if free < need:
         service._refuse("base-backup", f"only {size(free)} free at {cfg.barman.home}; a backup needs "
                                        f"{SPACE_FACTOR} x the last backup = {size(need)}")
     return ["no backup running", f"{size(free)} free at {cfg.barman.home} (need {size(need)})"]
+
+
+def df_free_bytes(output: str) -> int | None:
+    """Free bytes from the last line of ``df -Pk`` output, None when it cannot be read."""
+    try:
+        return int(output.strip().splitlines()[-1].split()[3]) * 1024
+    except (IndexError, ValueError):
+        return None
 
 
 async def _busy_containers(service: ActionService, pool: HostPool, action: str, host: str, names) -> list[str]:

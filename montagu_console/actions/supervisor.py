@@ -13,7 +13,6 @@ import signal
 import sys
 import time
 import urllib.request
-from datetime import datetime
 from pathlib import Path
 
 from ..config import load_config
@@ -21,7 +20,7 @@ from ..redact import redact
 from . import audit, locks
 from .drill import DrillRunner, write_reports
 from .progress import Progress
-from .runs import Run, now_iso
+from .runs import Run, now_iso, seconds_between
 from .steps import Cancelled, StepFailed, StepRunner
 
 
@@ -54,7 +53,7 @@ def supervise(run_dir: Path, *, resume: bool = False) -> int:
     now = now_iso()
     if resume:
         stopped = record.get("last_activity") or record.get("started_at") or now
-        gap = {"stopped_at": stopped, "resumed_at": now, "seconds": _seconds(stopped, now)}
+        gap = {"stopped_at": stopped, "resumed_at": now, "seconds": seconds_between(stopped, now)}
         run.update(gaps=record.get("gaps", []) + [gap])
     run.update(state="running", pid=os.getpid(), started_at=record.get("started_at") or now, error=None)
     if drill and not record.get("drill_started_at"):
@@ -120,10 +119,6 @@ def _tail(log_path: Path, offset: int, lines: int = 15) -> list[str]:
         f.seek(offset)
         text = f.read().decode("utf-8", "replace")
     return [redact(line) for line in text.replace("\r", "\n").splitlines() if line.strip()][-lines:]
-
-
-def _seconds(earlier: str, later: str) -> float:
-    return round((datetime.fromisoformat(later) - datetime.fromisoformat(earlier)).total_seconds(), 1)
 
 
 def _notify(url: str | None, run: Run) -> None:
