@@ -22,7 +22,7 @@ from textual.screen import ModalScreen, Screen
 from ..config import Config
 from ..actions.runs import Run
 from ..snapshot import PANELS, PanelResult, Status
-from .actions import BINDING_OF, Operator
+from .operator import BINDING_OF, Operator
 from .keys import BY_ID, KEYS, bindings, check_keymap, display_keys
 from .messages import ActionChecked, ActionNote, PanelUpdated, RunAttached, RunUpdated
 from .poller import Collector, Poller
