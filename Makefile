@@ -14,7 +14,8 @@ APT_PACKAGES := python3 python3-venv postgresql-15 postgresql-client-15 docker.i
 demo: system venv
 	$(BIN)/montagu-console demo
 
-test: system venv
+# the static checks first (a few seconds), then the suite
+test: system venv lint
 	$(BIN)/pytest
 
 # System packages from Debian, installed only when one is missing.
@@ -35,8 +36,16 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
 	touch $@
 
+# Static checks: ruff (lint and format), mypy (cache in .mypy_cache) and the import contracts.
+# Every command runs and the target fails if any of them failed, so one run lists every problem.
+LINT_PATHS := montagu_console tests bench
 lint: venv
-	$(BIN)/lint-imports
+	@status=0; \
+	$(BIN)/ruff check $(LINT_PATHS) || status=1; \
+	$(BIN)/ruff format --check $(LINT_PATHS) || status=1; \
+	$(BIN)/mypy montagu_console || status=1; \
+	$(BIN)/lint-imports || status=1; \
+	exit $$status
 
 bench: venv
 	$(BIN)/montagu-console lab up >/dev/null
@@ -45,4 +54,4 @@ bench: venv
 	$(BIN)/python bench/tui_startup.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
