@@ -1,33 +1,55 @@
 """The Textual app: wires the collector's results and the action layer into the screens, keys,
 themes and the watchdog.
 
-Workers (see :mod:`.poller`, :mod:`.actions`, :mod:`.tailer`) only collect and post messages; the
+Workers (see :mod:`.poller`, :mod:`.operator`, :mod:`.tailer`) only collect and post messages; the
 handlers here own every widget update, and every update is skipped when what is shown would not
-change.
+change. Every worker runs on the app with ``exit_on_error=False``, and one handler
+(:meth:`MontaguApp.on_worker_state_changed`) reports a worker that failed: one redacted line in
+the output pane and a toast, never a traceback, never the app torn down. Screens reach the app
+through :class:`~.host.ConsoleHost` only.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any
 
+from rich.text import Text
 from textual import events
 from textual.app import App, SystemCommand
 from textual.screen import ModalScreen, Screen
+from textual.worker import Worker, WorkerState
 
-from ..config import Config
 from ..actions.runs import Run
+from ..clock import utc_now
+from ..config import Config
+from ..errors import ConsoleError
+from ..redact import redact
 from ..snapshot import PANELS, PanelResult, Status
-from .operator import BINDING_OF, Operator
+from ..text import one_line
+from .host import ConsoleHost, Severity
 from .keys import BY_ID, KEYS, bindings, check_keymap, display_keys
 from .messages import ActionChecked, ActionNote, PanelUpdated, RunAttached, RunUpdated
+from .operator import BINDING_OF, Operator
 from .poller import Collector, Poller
-from .present import (STALE, PanelView, TrendData, backup_age_trend, fmt_period, fmt_time, lag_trend, overall,
-                      panel_hosts, panel_titles, panel_view)
+from .present import (
+    STALE,
+    PanelView,
+    TrendData,
+    backup_age_trend,
+    fmt_period,
+    fmt_time,
+    lag_trend,
+    overall,
+    panel_hosts,
+    panel_titles,
+    panel_view,
+)
 from .present_runs import current_step
 from .screens.confirm import ConfirmScreen
 from .screens.detail import DETAIL_SCREENS, DetailScreen
@@ -44,9 +66,12 @@ LAG_SAMPLES = 60
 CLOSE_TIMEOUT = 5.0
 
 
-def utc_now() -> datetime:
-    """The real clock: an aware UTC datetime."""
-    return datetime.now(timezone.utc)
+def worker_error(error: BaseException | None) -> str:
+    """A failed worker's error as one redacted line (a ConsoleError says it all; others are named)."""
+    if error is None:
+        return "no error recorded"
+    text = str(error) if isinstance(error, ConsoleError) else f"{type(error).__name__}: {error}"
+    return one_line(redact(text), limit=500)
 
 
 class MontaguApp(App[None]):
@@ -123,7 +148,7 @@ class MontaguApp(App[None]):
             self._guard.remove()
         try:
             await asyncio.wait_for(self.collector.close(), CLOSE_TIMEOUT)
-        except Exception:  # noqa: BLE001 - exiting anyway; a host that hangs or fails on close must not hold the terminal
+        except Exception:
             pass
 
     # -- results -------------------------------------------------------------------------------
@@ -161,7 +186,7 @@ class MontaguApp(App[None]):
 
     def _trend(self, name: str, now: datetime) -> TrendData | None:
         if name == "wal":
-            return lag_trend(tuple(self.lag_history), self.config)
+            return self.lag_trend()
         good = self.last_good.get(name)
         if name == "barman" and good is not None:
             return backup_age_trend(good.detail, now, self.config)
@@ -198,12 +223,40 @@ class MontaguApp(App[None]):
 
     # -- output --------------------------------------------------------------------------------
 
-    def say(self, text: str, *, severity: str = "information", toast: bool | None = None) -> None:
+    def say(self, text: str, *, severity: Severity = "information", toast: bool | None = None) -> None:
         """Write a timestamped line to the output pane, and a toast when ``toast`` (by default: when the
-        pane is not in view)."""
-        self._main.write(f"{fmt_time(self.clock())} {text}")
+        pane is not in view). Both show ``text`` as it is, never as markup."""
+        self._main.write(Text(f"{fmt_time(self.clock())} {text}"))
         if toast or (toast is None and self.screen is not self._main):
             self.notify(text, severity=severity, markup=False)
+
+    def open_screen(self, screen: Screen[Any]) -> None:
+        """Show ``screen`` over the current one."""
+        self.push_screen(screen)
+
+    def ask(self, screen: ModalScreen[Any], then: Callable[[Any], None]) -> None:
+        """Show the question ``screen``; ``then`` gets its answer."""
+        self.push_screen(screen, then)
+
+    def run_thread(self, work: Callable[[], None], name: str) -> None:
+        """Run blocking ``work`` in a thread worker; a failure is reported by :meth:`on_worker_state_changed`."""
+        self.run_worker(work, name=name, group=name, thread=True, exit_on_error=False)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one handler of failed workers: a redacted line in the output pane and a toast."""
+        if event.state is WorkerState.ERROR:
+            self.say(f"{event.worker.name or 'a worker'} failed: {worker_error(event.worker.error)}",
+                     severity="error", toast=True)
+
+    def lag_trend(self) -> TrendData:
+        """The WAL lag of the recent polls, against its WARNING threshold."""
+        return lag_trend(tuple(self.lag_history), self.config)
+
+    def start_drill(self, confirmation: str) -> None:
+        self.operator.start_drill(confirmation)
+
+    def resume_drill(self, drill_id: str) -> None:
+        self.operator.resume_drill(drill_id)
 
     def key_of(self, binding_id: str) -> str:
         """The keys bound to ``binding_id`` as the operator sees them ("n", "esc")."""
@@ -219,7 +272,7 @@ class MontaguApp(App[None]):
         good = self.last_good.get("restore")
         return good.facts if good is not None else {}
 
-    # -- actions (see :mod:`.actions`) ---------------------------------------------------------
+    # -- actions (see :mod:`.operator`) --------------------------------------------------------
 
     def on_action_checked(self, message: ActionChecked) -> None:
         self.operator.checked(message)
@@ -341,3 +394,7 @@ class MontaguApp(App[None]):
                 yield SystemCommand(f"{spec.help} ({display_keys(spec, self.config.keys)})",
                                     f"binding id {spec.id}", partial(target.run_action, spec.action))
         yield from super().get_system_commands(screen)
+
+
+def _is_a_host(app: MontaguApp) -> ConsoleHost:
+    return app  # mypy checks here that the app provides everything a screen may ask of it

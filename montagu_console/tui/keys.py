@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.keys import _normalize_key_list, format_key  # Textual is pinned exactly
 
 from ..errors import ConsoleError
@@ -79,7 +79,7 @@ BY_ID = {spec.id: spec for spec in KEYS}
 _ACTIVE_TOGETHER = (("app", "main"), ("app", "view", "drill"), ("app", "view", "history"), ("help",), ("confirm",))
 
 
-def bindings(*scopes: str) -> list[Binding]:
+def bindings(*scopes: str) -> list[BindingType]:
     """The Textual bindings of ``scopes``, each carrying its id for ``set_keymap``."""
     return [
         Binding(s.keys, s.action, s.label, show=s.show, id=s.id, group=s.group, tooltip=s.help)

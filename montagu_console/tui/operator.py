@@ -1,17 +1,19 @@
 """The action keys' flow: preflight, confirmation, detached start, following, cancel and re-attach.
 
-Everything that touches the disk or the hosts (the preflight, starting a supervisor, listing
-runs, cancelling) runs in a thread worker, which only posts messages; the app hands those to
-:class:`Operator`, whose handlers own every screen change. The action layer decides: read-only,
+Everything that touches the disk or the hosts runs in a worker, which only posts messages; the
+app hands those to :class:`Operator`, whose handlers own every screen change. The preflight is
+an async worker on the app's loop (it talks to the hosts through the transports), so quitting
+cancels it at once instead of waiting for a thread; starting a supervisor, listing runs and
+cancelling are thread workers. The action layer decides: read-only,
 a second run, a busy container or a mismatched confirmation come back as ``ActionRefused``
 and are shown as one line in the output pane and a toast.
 """
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from textual.worker import get_current_worker
 
@@ -19,10 +21,11 @@ from ..actions import audit
 from ..actions.drill import resume_drill, start_drill
 from ..actions.runs import Run, RunStore, effective_state
 from ..actions.service import ActionRefused, ActionService
+from ..clock import utc_now
 from ..errors import ConsoleError
 from ..redact import redact
 from .messages import ActionChecked, ActionNote, RunAttached, RunUpdated
-from .present_runs import ACTIVE, current_step, describe, drill_summary, outcome_line, severity_of, utc_now
+from .present_runs import ACTIVE, current_step, describe, drill_summary, outcome_line, severity_of
 from .runs import Attachment, read_report
 from .screens.confirm import ConfirmScreen
 from .screens.drill import DrillScreen
@@ -59,7 +62,7 @@ class Operator:
         return [a for a in self.attached.values() if not a.ended]
 
     def _thread(self, work: Callable[[], None], name: str) -> None:
-        self.app.run_worker(work, name=name, group=name, thread=True, exit_on_error=False)
+        self.app.run_thread(work, name)
 
     def _post(self, message) -> None:
         self.app.post_message(message)
@@ -94,11 +97,12 @@ class Operator:
             return
         self._checking.add(action)
         self.app.say(f"{key}: {info.title} on {info.host}: checking…", toast=False)
-        self._thread(partial(self._preflight, action), f"preflight {action}")
+        name = f"preflight {action}"
+        self.app.run_worker(self._preflight(action), name=name, group=name, exit_on_error=False)
 
-    def _preflight(self, action: str) -> None:
+    async def _preflight(self, action: str) -> None:
         try:
-            facts = asyncio.run(self.service.preflight(action))
+            facts = await self.service.preflight(action)
         except ActionRefused as e:
             self._post(ActionChecked(action, None, _error(e)))
         except Exception as e:  # a host that does not answer: one line, never a traceback

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import datetime
 from functools import partial
-from typing import Callable, Protocol
+from typing import Protocol
 
 from textual.app import App
 from textual.timer import Timer

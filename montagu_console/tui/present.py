@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .. import humanfmt
+from ..clock import parse_iso_or_none
 from ..config import Config
 from ..snapshot import BarmanFacts, PanelResult, RestoreFacts, StarportFacts, Status, WalFacts
 
@@ -101,15 +102,11 @@ def fmt_time(dt: datetime | None, *, date: bool = False) -> str:
 
 
 def parse_time(value: Any) -> datetime | None:
-    """An ISO 8601 string (as in ``check --json`` facts) or a datetime; None otherwise."""
+    """An aware ISO 8601 string (as in ``check --json`` facts, see :func:`montagu_console.clock.parse_iso`)
+    or an aware datetime; None otherwise (a stamp without a zone has no age)."""
     if isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    return None
+        return value if value.tzinfo is not None else None
+    return parse_iso_or_none(value) if isinstance(value, str) else None
 
 
 def since(value: Any, now: datetime) -> float | None:

@@ -7,7 +7,9 @@ they show and repaint only what changed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
+
+from ..clock import duration
 from .present import parse_time
 
 STEP_ICONS = {"pending": "·", "running": "▶", "done": "✓", "failed": "✗", "cancelled": "■", "skipped": "–",
@@ -17,23 +19,10 @@ STATE_WORDS = {"starting": "STARTING", "running": "RUNNING", "succeeded": "SUCCE
 ACTIVE = ("running", "starting")
 
 
-def utc_now() -> datetime:
-    """Run records carry real times, so runs are timed by the real clock."""
-    return datetime.now(timezone.utc)
-
-
 def fmt_elapsed(seconds: float | None) -> str:
-    """A duration to the second: "0.4 s", "42 s", "3 min 05 s", "2 h 07 min"."""
-    if seconds is None:
-        return ""
-    if seconds < 10:
-        return f"{max(seconds, 0):.1f} s"
-    s = int(seconds)
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    """A duration in the console's one format (:func:`montagu_console.clock.duration`): "42 s",
+    "3 min 05 s", "2 h 07 min"; "" when unknown."""
+    return "" if seconds is None else duration(max(seconds, 0))
 
 
 @dataclass(frozen=True)
@@ -193,9 +182,14 @@ def history_row(report: dict) -> tuple[str, str, str, str, str]:
     """(date, outcome, RTO, RPO, drill id) for the drill history table."""
     started = parse_time(report.get("started_at"))
     date = started.astimezone().strftime("%Y-%m-%d %H:%M") if started else "—"
-    rto, rpo = report.get("rto_seconds"), report.get("rpo_seconds")
+    rto, rpo = (_number(report.get(key)) for key in ("rto_seconds", "rpo_seconds"))
     return (date, str(report.get("outcome", "?")).upper(), "—" if rto is None else fmt_elapsed(rto),
-            "—" if rpo is None else fmt_elapsed(rpo), report.get("drill_id", "?"))
+            "—" if rpo is None else fmt_elapsed(rpo), str(report.get("drill_id", "?")))
+
+
+def _number(value: object) -> float | None:
+    """A figure from a report, or None when it is missing or not a number."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def rto_trend(reports: list[dict]) -> tuple[float, ...]:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
+from rich.text import Text
+
+from ..actions import files
 from ..actions.runs import Run
+from ..errors import ConsoleError
+from ..text import MAX_LINE_CHARS, clean
 
 LOG_LINES = 5000  # log lines kept per run, and shown by the run view
 
@@ -20,7 +25,7 @@ class Attachment:
     plan: dict
     record: dict
     state: str
-    lines: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
+    lines: deque[Text] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
     ended: bool = False
     report: dict | None = None  # a drill's report.json, once it has ended
 
@@ -37,9 +42,22 @@ class Attachment:
         return self.plan.get("action") or self.record.get("action", "run")
 
 
+def clean_data(value: Any) -> Any:
+    """``value`` (parsed JSON the TUI read itself) with every string passed through ``text.clean``."""
+    if isinstance(value, str):
+        return clean(value, limit=MAX_LINE_CHARS)
+    if isinstance(value, list):
+        return [clean_data(v) for v in value]
+    if isinstance(value, dict):
+        return {clean_data(k): clean_data(v) for k, v in value.items()}
+    return value
+
+
 def read_report(run: Run) -> dict | None:
-    """A drill's report.json, or None when it has none (yet)."""
+    """A drill's report.json, its text cleaned (a bounded read of a regular file), or None when it
+    has none (yet) or it is not a report."""
     try:
-        return json.loads((run.path / "report.json").read_text())
-    except (OSError, ValueError):
+        report = files.read_json(run.path / "report.json")
+    except (OSError, ConsoleError):
         return None
+    return clean_data(report) if isinstance(report, dict) else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import datetime, timezone
 
@@ -14,19 +15,23 @@ from montagu_console.tui.tailer import LogTail, as_shown, follow
 NOW = datetime(2026, 11, 25, 6, 0, 30, tzinfo=timezone.utc)
 
 
+def plain(lines) -> list[str]:
+    return [line.plain for line in lines]
+
+
 def test_log_tail_returns_complete_lines_and_what_a_terminal_shows(tmp_path):
     log = tmp_path / "log"
     tail = LogTail(log)
     assert tail.read() == []  # no file yet
     log.write_bytes(b"first\nsecond, still being writ")
-    assert tail.read() == ["first"]
+    assert plain(tail.read()) == ["first"]
     with open(log, "ab") as f:
         f.write(b"ten\n  1,000  10%  1.00MB/s  0:00:09\r  5,000  50%  1.00MB/s  0:00:05\r\n\xc3")
-    assert tail.read() == ["second, still being written", "  5,000  50%  1.00MB/s  0:00:05"]
+    assert plain(tail.read()) == ["second, still being written", "  5,000  50%  1.00MB/s  0:00:05"]
     with open(log, "ab") as f:
         f.write(b"\xa9t\xc3\xa9\nno newline at the end")  # a character split across two reads
-    assert tail.read() == ["été"]
-    assert tail.rest() == ["no newline at the end"]
+    assert plain(tail.read()) == ["été"]
+    assert plain(tail.rest()) == ["no newline at the end"]
     assert as_shown("a\rb\r") == "b"
 
 
@@ -34,7 +39,32 @@ def test_log_tail_starts_at_most_backlog_bytes_back_on_a_whole_line(tmp_path):
     log = tmp_path / "log"
     log.write_text("".join(f"line {i:04d}\n" for i in range(1000)))  # 10 bytes a line
     lines = LogTail(log, backlog=95).read()
-    assert lines == [f"line {i:04d}" for i in range(991, 1000)]
+    assert plain(lines) == [f"line {i:04d}" for i in range(991, 1000)]
+
+
+def test_log_tail_skips_ahead_when_the_log_outgrew_the_backlog(tmp_path):
+    log = tmp_path / "log"
+    log.write_text("start\n")
+    tail = LogTail(log, backlog=95)
+    assert plain(tail.read()) == ["start"]
+    with open(log, "a") as f:
+        f.write("".join(f"line {i:04d}\n" for i in range(1000)))
+    lines = plain(tail.read())
+    assert lines[0] == f"[... {6 + 10_000 - 95 - 6} bytes of the log skipped]"
+    assert lines[1:] == [f"line {i:04d}" for i in range(991, 1000)]
+
+
+def test_log_tail_cleans_what_it_reads_and_never_opens_a_fifo(tmp_path):
+    log = tmp_path / "log"
+    log.write_bytes(b"\x1b]0;owned\x07title \x1b[2Jclear \x1b]52;c;aGk=\x07clip \xff\x00 end\n")
+    (line,) = tail_lines = LogTail(log).read()
+    assert "\x1b" not in line.plain and "\x00" not in line.plain and "\x07" not in line.plain
+    assert line.plain.endswith(" end") and "title" in line.plain and "clip" in line.plain
+    assert len(tail_lines) == 1
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    tail = LogTail(fifo)
+    assert tail.read() == [] and "not a regular file" in (tail.problem or "")
 
 
 def test_follow_posts_one_message_per_batch_until_the_supervisor_has_gone(tmp_path):
@@ -75,9 +105,9 @@ def record(**fields) -> dict:
 
 def test_step_rows_while_running_and_after_the_end():
     rows = step_rows(record(), "running", NOW)
-    assert [(r.state, r.elapsed, r.current) for r in rows] == [("done", "0.4 s", False), ("running", "29 s", True),
+    assert [(r.state, r.elapsed, r.current) for r in rows] == [("done", "0 s", False), ("running", "30 s", True),
                                                                 ("pending", "", False)]
-    assert step_line(rows[1]) == "2/3 ▶ running     29 s        copy"
+    assert step_line(rows[1]) == "2/3 ▶ running     30 s        copy"
     ended = record(finished_at="2026-11-25T06:00:10.400+00:00")
     assert [r.state for r in step_rows(ended, "cancelled", NOW)] == ["done", "cancelled", "skipped"]
     assert [r.state for r in step_rows(ended, "interrupted", NOW)] == ["done", "interrupted", "pending"]

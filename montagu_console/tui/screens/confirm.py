@@ -7,6 +7,7 @@ result: ``"y"``, the typed text (checked by the action layer, which refuses a mi
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -33,15 +34,15 @@ class ConfirmScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box") as box:
-            box.border_title = self.title_text
+            box.border_title = Text(self.title_text)  # names a run or a host: never markup
             yield Line("\n".join(self.lines), classes="confirm-text")
             if self.typed is not None:
                 yield Line(f"Type {self.typed} to confirm:", classes="confirm-ask")
                 yield Input(placeholder=self.typed, id="confirm-input")
                 yield Line("", classes="confirm-match")
             with Horizontal(classes="confirm-buttons"):
-                yield Button(self.yes_label, id="yes", variant="error")
-                yield Button(self.no_label, id="no", variant="primary")
+                yield Button(Text(self.yes_label), id="yes", variant="error")
+                yield Button(Text(self.no_label), id="no", variant="primary")
             hint = "enter confirms · esc cancels" if self.typed is not None else "y confirms · n or esc cancels"
             yield Line(hint, classes="confirm-hint")
 

@@ -11,13 +11,13 @@ from datetime import datetime
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import Footer
 
-from ...snapshot import BarmanFacts, PanelResult, RestoreFacts, StarportFacts, WalFacts
-from ..keys import bindings
 from ... import humanfmt
-from ..present import PanelView, bar, facts_source, fmt_age, fmt_ago, fmt_time, lag_trend, yes_no
+from ...snapshot import BarmanFacts, PanelResult, RestoreFacts, StarportFacts, WalFacts
+from ..host import ConsoleScreen
+from ..keys import bindings
+from ..present import PanelView, bar, facts_source, fmt_age, fmt_ago, fmt_time, yes_no
 from ..widgets.header import StatusHeader
 from ..widgets.log import TextLog
 from ..widgets.table import SteadyTable
@@ -27,7 +27,7 @@ from ..widgets.trend import Trend
 FAILED = Text("FAILED", style="bold reverse")
 
 
-class DetailScreen(Screen):
+class DetailScreen(ConsoleScreen[None]):
     """Base of the detail views: header, summary, the panel-specific body, footer."""
 
     SCOPES = ("view",)
@@ -50,7 +50,7 @@ class DetailScreen(Screen):
         raise NotImplementedError
 
     def on_mount(self) -> None:
-        self.app.show_detail(self)
+        self.host.show_detail(self)
 
     def show(self, result: PanelResult | None, last_good: PanelResult | None, view: PanelView, now: datetime) -> None:
         """Show the newest ``result``, its facts or, when it failed, the last good ones."""
@@ -99,16 +99,14 @@ class BarmanDetail(DetailScreen):
             ("backup running", "yes" if facts.backup_running else "no"),
         ]))
         checks = sorted(facts.checks, key=lambda c: c.ok)
-        self.query_one("#checks", SteadyTable).set_rows([
-            (c.name, (c.name, "OK" if c.ok else FAILED, c.hint)) for c in checks
-        ])
+        self.query_one("#checks", SteadyTable).set_rows([(c.name, "OK" if c.ok else FAILED, c.hint) for c in checks])
         rows = []
         for b in facts.backups:
             status = FAILED if b.status == "FAILED" else b.status
             age = fmt_ago((now - b.end_time).total_seconds()) if b.end_time else "—"
             backup_id = Text(b.backup_id, style="bold") if b.status == "FAILED" else b.backup_id
-            rows.append((b.backup_id, (backup_id, fmt_time(b.end_time, date=True), age, humanfmt.size(b.size_bytes),
-                                       humanfmt.size(b.wal_size_bytes), status)))
+            rows.append((backup_id, fmt_time(b.end_time, date=True), age, humanfmt.size(b.size_bytes),
+                         humanfmt.size(b.wal_size_bytes), status))
         self.query_one("#backups", SteadyTable).set_rows(rows)
 
 
@@ -134,7 +132,7 @@ class WalDetail(DetailScreen):
             ("last archived WAL", facts.last_archived_wal or "none"),
             ("archived at", archived),
         ]))
-        trend = lag_trend(tuple(self.app.lag_history), self.app.config)
+        trend = self.host.lag_trend()
         note = (f"one block per poll, the last {len(trend.values)}: highest {humanfmt.size(int(max(trend.values)))}; "
                 f"a full block is the WARNING threshold, {humanfmt.size(int(trend.top))}") if trend.values else "no samples yet"
         self.query_one(".trend-note", Line).set(note)
@@ -157,13 +155,13 @@ class StarportDetail(DetailScreen):
             rows.append(("nightly copy problem", facts.nightly_error))
         self.query_one(".facts", Line).set(_pairs(rows))
         self.query_one("#targets", SteadyTable).set_rows([
-            (t.name, (
+            (
                 t.name,
                 fmt_time(t.last_backup, date=True) if t.last_backup else "never",
                 fmt_ago((now - t.last_backup).total_seconds()) if t.last_backup else "—",
                 fmt_time(t.carried_restore_at, date=True) if t.carried_restore_at else "—",
                 t.error or "",
-            ))
+            )
             for t in facts.targets
         ])
 
@@ -202,7 +200,7 @@ class RestoreDetail(DetailScreen):
         ]))
         if facts.log_tail != self._tail:
             self._tail = facts.log_tail
-            self.query_one("#log-tail", TextLog).replace_lines(facts.log_tail)
+            self.query_one("#log-tail", TextLog).replace_lines(Text(line) for line in facts.log_tail)
 
 
 DETAIL_SCREENS: dict[str, type[DetailScreen]] = {

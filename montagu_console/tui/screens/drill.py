@@ -12,16 +12,28 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar
 
 from ...actions.drill import drill_plan
 from ...actions.runs import Run, RunStore, effective_state
+from ...clock import utc_now
+from ..host import ConsoleScreen
 from ..keys import bindings
 from ..messages import DrillLoaded
 from ..present import last_drill_line
-from ..present_runs import (ACTIVE, STATE_WORDS, StepRow, current_step, drill_outcome, drill_summary, fmt_elapsed,
-                            progress_view, run_elapsed, step_rows, utc_now, verify_rows)
+from ..present_runs import (
+    ACTIVE,
+    STATE_WORDS,
+    StepRow,
+    current_step,
+    drill_outcome,
+    drill_summary,
+    fmt_elapsed,
+    progress_view,
+    run_elapsed,
+    step_rows,
+    verify_rows,
+)
 from ..runs import Attachment, read_report
 from ..widgets.header import StatusHeader
 from ..widgets.steps import StepList, show_progress
@@ -32,7 +44,7 @@ from .confirm import ConfirmScreen
 FAIL = Text("FAIL", style="bold reverse")
 
 
-class DrillScreen(Screen):
+class DrillScreen(ConsoleScreen[None]):
     """One drill: ``attachment`` when the console follows it, ``run`` for a drill directory shown as it is;
     with neither, the newest drill if it is unfinished, else a new drill ready to start."""
 
@@ -66,9 +78,9 @@ class DrillScreen(Screen):
 
     def on_mount(self) -> None:
         if self.attachment is not None:
-            self._now_line = self.attachment.lines[-1] if self.attachment.lines else ""
+            self._now_line = self.attachment.lines[-1].plain if self.attachment.lines else ""
         else:
-            self.run_worker(self._load, name="load drill", thread=True, exit_on_error=False)
+            self.host.run_thread(self._load, "load drill")
         self.show()
         self.set_interval(1.0, self._tick, name="drill elapsed")
 
@@ -78,7 +90,7 @@ class DrillScreen(Screen):
         """(thread) Read the drill to show: the given one, else the newest if it has not finished."""
         run = self.run
         if run is None:
-            drills = RunStore(self.app.config.state_dir, "drills").all()
+            drills = RunStore(self.host.config.state_dir, "drills").all()
             newest = drills[-1] if drills else None
             if newest is not None and newest.state in ("interrupted", *ACTIVE):
                 run = newest
@@ -93,7 +105,7 @@ class DrillScreen(Screen):
             return
         self.run, self.record, self.state, self.report = message.run, message.record, message.state, message.report
         self.show()
-        self.app.refresh_bindings()
+        self.refresh_bindings()
 
     def shows(self, run_id: str) -> bool:
         return self.attachment is not None and self.attachment.run.id == run_id
@@ -106,11 +118,11 @@ class DrillScreen(Screen):
         """Follow ``attachment`` from now on (a drill started or resumed from here, or re-attached)."""
         self.attachment, self.run = attachment, attachment.run
         self.show()
-        self.app.refresh_bindings()
+        self.refresh_bindings()
 
-    def add_lines(self, lines: list[str]) -> None:
+    def add_lines(self, lines: list[Text]) -> None:
         if lines:
-            self._now_line = lines[-1]
+            self._now_line = lines[-1].plain
 
     # -- view ------------------------------------------------------------------------------------
 
@@ -123,7 +135,7 @@ class DrillScreen(Screen):
         a = self.attachment
         if a is not None:
             self.record, self.state, self.report = a.record, a.state, a.report
-        config, now = self.app.config, utc_now()
+        config, now = self.host.config, utc_now()
         s = config.science
         header = self.query_one(StatusHeader)
         if self.run is None:
@@ -135,7 +147,7 @@ class DrillScreen(Screen):
                 f"quer{'y' if len(s.verify) == 1 else 'ies'} and writes a report with the RTO and the RPO.")
             self.query_one(StepList).set([StepRow(i + 1, len(steps), step["name"], "pending", "", False)
                                           for i, step in enumerate(steps)])
-            summary = [last_drill_line((self.app.restore_facts() or {}).get("last_drill"))]
+            summary = [last_drill_line((self.host.restore_facts() or {}).get("last_drill"))]
         else:
             outcome = drill_outcome(self.report, self.state)
             took = fmt_elapsed(run_elapsed(self.record, now))
@@ -148,7 +160,7 @@ class DrillScreen(Screen):
             self.query_one(StepList).set(step_rows(self.record, self.state, now))
             summary = drill_summary(self.report, str(self.run.path / "report.md")) \
                 if self.report and self.state not in ACTIVE else []
-        progress = progress_view(self.record, self.state, self.app.restore_facts())
+        progress = progress_view(self.record, self.state, self.host.restore_facts())
         show_progress(self, progress)
         now_line = self.query_one(".drill-now", Line)
         now_line.set(f"now: {self._now_line}" if self.state in ACTIVE and self._now_line else "")
@@ -158,14 +170,13 @@ class DrillScreen(Screen):
         show_if(self.query_one(".verify-title"), bool(rows))
         table = self.query_one("#drill-verify", SteadyTable)
         show_if(table, bool(rows))
-        table.set_rows([(f"{i}", (name, value, expect, "PASS" if passed else FAIL))
-                        for i, (name, value, expect, passed) in enumerate(rows)])
+        table.set_rows([(name, value, expect, "PASS" if passed else FAIL) for name, value, expect, passed in rows])
         self.query_one(".drill-summary", Line).set("\n".join(summary))
         self.query_one(".drill-hint", Line).set(self._hint())
 
     def _hint(self) -> str:
-        host = self.app.config.science.host
-        key = self.app.key_of
+        host = self.host.config.science.host
+        key = self.host.key_of
         if self.state == "loading":
             return "reading the drills on record…"
         if self.state in ACTIVE:
@@ -174,7 +185,7 @@ class DrillScreen(Screen):
             return (f"{key('resume-drill')} resumes at {current_step(self.record) or 'its first step'} "
                     f"(finished steps are not repeated) · {key('back')} back")
         start = f"{key('start-drill')} starts {'another' if self.run else 'the'} drill (you will type {host})"
-        if self.app.read_only:
+        if self.host.read_only:
             start = "read-only: no drill can start from this console"
         return f"{start} · {key('drill-history')} history · {key('back')} back"
 
@@ -182,48 +193,48 @@ class DrillScreen(Screen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "start":
-            return None if self.app.read_only or self.state in ACTIVE or self.state == "loading" else True
+            return None if self.host.read_only or self.state in ACTIVE or self.state == "loading" else True
         if action == "resume":
             if self.state != "interrupted":
                 return False
-            return None if self.app.read_only else True
+            return None if self.host.read_only else True
         return True
 
     def explain(self, binding_id: str) -> None:
         """Say why a dimmed key of this screen does nothing."""
-        if self.app.read_only:
-            self.app.say("drill refused: read-only mode (--read-only or read_only: true in the config)",
+        if self.host.read_only:
+            self.host.say("drill refused: read-only mode (--read-only or read_only: true in the config)",
                          severity="warning", toast=True)
         elif binding_id == "start-drill" and self.state in ACTIVE:
-            self.app.say(f"a drill is running ({self.run.id if self.run else '?'}): one at a time", toast=True)
+            self.host.say(f"a drill is running ({self.run.id if self.run else '?'}): one at a time", toast=True)
 
     def action_start(self) -> None:
-        s = self.app.config.science
+        s = self.host.config.science
         lines = [f"It stops {s.container} on {s.host} and overwrites science's database (volume {s.volume}).",
-                 "Steps: " + ", ".join(step["name"].split(":")[0] for step in drill_plan(self.app.config)["steps"]) + "."]
-        self.app.push_screen(ConfirmScreen(f"Restore drill of {s.host}", lines, typed=s.host, yes="Start the drill"),
+                 "Steps: " + ", ".join(step["name"].split(":")[0] for step in drill_plan(self.host.config)["steps"]) + "."]
+        self.host.ask(ConfirmScreen(f"Restore drill of {s.host}", lines, typed=s.host, yes="Start the drill"),
                              self._start_confirmed)
 
     def _start_confirmed(self, answer: str | None) -> None:
         if answer is None:
-            self.app.say("drill not started (cancelled at the confirmation)")
+            self.host.say("drill not started (cancelled at the confirmation)")
             return
         self.attachment, self.run, self.record, self.report, self.state = None, None, {}, None, "ready"
         self._now_line = ""
         self.show()
-        self.app.operator.start_drill(answer)
+        self.host.start_drill(answer)
 
     def action_resume(self) -> None:
         if self.run is None:
             return
         lines = [f"It continues at {current_step(self.record) or 'its first step'}; finished steps are not repeated.",
                  "A restore that had not finished starts again and overwrites science's database."]
-        self.app.push_screen(ConfirmScreen(f"Resume drill {self.run.id}?", lines, yes="Resume"),
+        self.host.ask(ConfirmScreen(f"Resume drill {self.run.id}?", lines, yes="Resume"),
                              self._resume_confirmed)
 
     def _resume_confirmed(self, answer: str | None) -> None:
         if answer is not None and self.run is not None:
-            self.app.operator.resume_drill(self.run.id)
+            self.host.resume_drill(self.run.id)
 
     def action_back(self) -> None:
         self.dismiss()

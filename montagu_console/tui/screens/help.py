@@ -10,6 +10,7 @@ from ..keys import KEYS, bindings, display_keys
 from ..widgets.table import SteadyTable
 from ..widgets.text import Line
 
+
 class HelpScreen(ModalScreen[None]):
     """A modal table of all bindings with the operator's keymap applied."""
 
@@ -29,7 +30,7 @@ class HelpScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(SteadyTable)
-        table.set_rows([(s.id, (display_keys(s, self._keymap), s.id, s.help)) for s in KEYS])
+        table.set_rows([(display_keys(s, self._keymap), s.id, s.help) for s in KEYS])
         table.focus()
 
     def action_close(self) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Markdown
 
+from ...actions import files
 from ...actions.drill import list_drills
 from ...actions.runs import RunStore
 from ...errors import ConsoleError
+from ...text import MAX_FILE_BYTES, clean
+from ..host import ConsoleScreen
 from ..keys import bindings
 from ..messages import DrillsListed, ReportLoaded
 from ..present_runs import fmt_elapsed, history_row, rto_trend
@@ -20,7 +22,7 @@ from ..widgets.text import Line, show_if
 from ..widgets.trend import Trend
 
 
-class HistoryScreen(Screen):
+class HistoryScreen(ConsoleScreen[None]):
     """The drills on record, newest first; Enter shows the selected drill's report."""
 
     SCOPES = ("view", "history")
@@ -39,13 +41,13 @@ class HistoryScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(StatusHeader).show("DRILLS", f"restore drills of {self.app.config.science.host}")
-        self.run_worker(self._list, name="list drills", thread=True, exit_on_error=False)
+        self.query_one(StatusHeader).show("DRILLS", f"restore drills of {self.host.config.science.host}")
+        self.host.run_thread(self._list, "list drills")
         self.query_one(SteadyTable).focus()
 
     def _list(self) -> None:
         """(thread) Every drill's report."""
-        self.post_message(DrillsListed(list_drills(self.app.config.state_dir)))
+        self.post_message(DrillsListed(list_drills(self.host.config.state_dir)))
 
     def on_drills_listed(self, message: DrillsListed) -> None:
         self.reports = list(reversed(message.reports))  # newest first
@@ -62,7 +64,7 @@ class HistoryScreen(Screen):
                 f"RTO of the passed drills, oldest → newest: the last {fmt_elapsed(trend[-1])}, "
                 f"a full block {fmt_elapsed(top)}")
             self.query_one(Trend).set(trend, top)
-        self.query_one(SteadyTable).set_rows([(str(r.get("drill_id")), history_row(r)) for r in self.reports])
+        self.query_one(SteadyTable).set_rows([history_row(r) for r in self.reports])
 
     @on(DataTable.RowSelected)
     def _selected(self, event: DataTable.RowSelected) -> None:
@@ -73,13 +75,13 @@ class HistoryScreen(Screen):
         table = self.query_one(SteadyTable)
         if not self.reports or table.cursor_row is None or not 0 <= table.cursor_row < len(self.reports):
             return
-        self.app.push_screen(ReportScreen(str(self.reports[table.cursor_row].get("drill_id"))))
+        self.host.open_screen(ReportScreen(str(self.reports[table.cursor_row].get("drill_id"))))
 
     def action_back(self) -> None:
         self.dismiss()
 
 
-class ReportScreen(Screen):
+class ReportScreen(ConsoleScreen[None]):
     """One drill's report.md, rendered as Markdown (links are not opened)."""
 
     SCOPES = ("view",)
@@ -97,16 +99,18 @@ class ReportScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one(StatusHeader).show("REPORT", f"restore drill {self.drill_id}")
-        self.run_worker(self._read, name="read report", thread=True, exit_on_error=False)
+        self.host.run_thread(self._read, "read report")
         self.query_one(VerticalScroll).focus()
 
     def _read(self) -> None:
         """(thread) The report's text, or why there is none."""
         try:
-            run = RunStore(self.app.config.state_dir, "drills").get(self.drill_id)
-            text = (run.path / "report.md").read_text()
+            run = RunStore(self.host.config.state_dir, "drills").get(self.drill_id)
+            text = clean(files.read_text(run.path / "report.md", limit=MAX_FILE_BYTES))
+        except FileNotFoundError:
+            text = f"**drill {self.drill_id} has no report yet** (it is still running, or it stopped before its end)"
         except ConsoleError as e:
-            text = f"**{e}**"
+            text = f"**{clean(str(e))}**"
         except OSError:
             text = f"**drill {self.drill_id} has no report yet** (it is still running, or it stopped before its end)"
         self.post_message(ReportLoaded(text))

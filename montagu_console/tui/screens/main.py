@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Grid
-from textual.screen import Screen
 from textual.widgets import Footer
 
 from ...snapshot import PANELS
+from ..host import ConsoleScreen
 from ..keys import bindings
 from ..widgets.header import StatusHeader
 from ..widgets.log import TextLog
@@ -16,7 +17,7 @@ from ..widgets.panel import PanelWidget
 COLUMNS = 2
 
 
-class MainScreen(Screen):
+class MainScreen(ConsoleScreen[None]):
     """Panels are focusable; Enter opens the focused one's detail view."""
 
     SCOPES = ("main",)
@@ -44,14 +45,14 @@ class MainScreen(Screen):
         """The panel widget for ``name``."""
         return self.query_one(f"#panel-{name}", PanelWidget)
 
-    def write(self, line: str) -> None:
-        """Append one plain-text line to the output pane."""
+    def write(self, line: Text) -> None:
+        """Append one line to the output pane."""
         self.query_one("#output", TextLog).write_line(line)
 
     def action_details(self) -> None:
         focused = self.focused
         name = focused.panel if isinstance(focused, PanelWidget) else PANELS[0]
-        self.app.open_details(name)
+        self.host.open_details(name)
 
     def action_move(self, rows: int, cols: int) -> None:
         focused = self.focused

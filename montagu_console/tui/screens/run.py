@@ -6,20 +6,23 @@ with each batch from the tailer. Escape goes back; the run goes on, detached.
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.screen import Screen
-from textual.widgets import Footer, Log, ProgressBar
+from textual.widgets import Footer, ProgressBar
 
+from ...clock import utc_now
+from ..host import ConsoleScreen
 from ..keys import bindings
-from ..present_runs import ACTIVE, STATE_WORDS, describe, fmt_elapsed, progress_view, run_elapsed, step_rows, utc_now
+from ..present_runs import ACTIVE, STATE_WORDS, describe, fmt_elapsed, progress_view, run_elapsed, step_rows
 from ..runs import LOG_LINES, Attachment
 from ..widgets.header import StatusHeader
+from ..widgets.log import RunLog
 from ..widgets.steps import StepList, show_progress
 from ..widgets.text import Line
 
 
-class RunScreen(Screen):
+class RunScreen(ConsoleScreen[None]):
     """Header (state word, action, run id), summary, steps, progress bar and the log."""
 
     SCOPES = ("view",)
@@ -36,14 +39,14 @@ class RunScreen(Screen):
         with Horizontal(classes="run-progress"):
             yield ProgressBar(total=100, show_eta=False, show_percentage=False)
             yield Line("", classes="progress-text")
-        log = Log(id="run-log", max_lines=LOG_LINES)
+        log = RunLog(id="run-log", max_lines=LOG_LINES)
         log.border_title = "log"
         yield log
         yield Footer()
 
     def on_mount(self) -> None:
-        log = self.query_one(Log)
-        log.write_lines(self.attachment.lines)
+        log = self.query_one(RunLog)
+        log.write_texts(self.attachment.lines)
         self.call_after_refresh(log.scroll_end, animate=False)  # sized only now: follow the end from here
         self.show()
         self.set_interval(1.0, self.show, name="run elapsed")
@@ -64,13 +67,13 @@ class RunScreen(Screen):
             summary.append(f"error: {record['error']}")
         self.query_one(".run-summary", Line).set("\n".join(summary))
         self.query_one(StepList).set(step_rows(record, a.state, now))
-        progress = progress_view(record, a.state, self.app.restore_facts())
+        progress = progress_view(record, a.state, self.host.restore_facts())
         show_progress(self, progress)
 
-    def add_lines(self, lines: list[str]) -> None:
+    def add_lines(self, lines: list[Text]) -> None:
         """Append a batch of log lines."""
         if lines:
-            self.query_one(Log).write_lines(lines)
+            self.query_one(RunLog).write_texts(lines)
 
     def action_back(self) -> None:
         self.dismiss()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 
 from ..present import PanelView
-from .text import Line, StatusWord
+from .text import Line, StatusWord, word_class
 from .trend import Trend
 
 
@@ -19,7 +20,7 @@ class PanelWidget(Vertical, can_focus=True):
     def __init__(self, panel: str, title: str) -> None:
         super().__init__(id=f"panel-{panel}", classes="-unknown")
         self.panel = panel
-        self.border_title = title
+        self.border_title = Text(title)  # a str would be read as markup; the title names a host
         self._view: PanelView | None = None
 
     def compose(self) -> ComposeResult:
@@ -39,11 +40,11 @@ class PanelWidget(Vertical, can_focus=True):
             return
         self._view = view
         if old is None or old.word != view.word:
-            self.remove_class(f"-{old.word.lower()}" if old else "-unknown")
-            self.add_class(f"-{view.word.lower()}")
+            self.remove_class(word_class(old.word) if old else "-unknown")
+            self.add_class(word_class(view.word))
             self.query_one(StatusWord).set(view.word)
-        if self.border_subtitle != view.age:
-            self.border_subtitle = view.age
+        if old is None or old.age != view.age:
+            self.border_subtitle = Text(view.age)
         self.query_one(".summary", Line).set(view.summary)
         self.query_one(".facts", Line).set("\n".join(view.lines))
         self.query_one(".more", Line).set("\n".join(view.more))

@@ -1,7 +1,15 @@
-"""Text widgets that repaint only when what they show changes."""
+"""Text widgets that repaint only when what they show changes.
+
+What they show is ``rich.text.Text``, never markup: a ``str`` given to them is wrapped in
+``Text`` as it is, so remote text (a barman hint, a run's error) can neither break the
+markup parser nor make a link or an action.
+"""
 
 from __future__ import annotations
 
+import re
+
+from rich.text import Text
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -10,7 +18,7 @@ class Line(Static):
     """Plain text (never markup: it may hold remote output) that skips identical updates."""
 
     def __init__(self, text: str = "", *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(text, markup=False, id=id, classes=classes)
+        super().__init__(Text(text), markup=False, id=id, classes=classes)
         self._text = text
 
     @property
@@ -27,14 +35,21 @@ class Line(Static):
         if text != self._text:
             same_size = len(text) == len(self._text) <= self.content_region.width and "\n" not in text
             self._text = text
-            self.update(text, layout=not same_size)
+            self.update(Text(text), layout=not same_size)
+
+
+def word_class(word: str) -> str:
+    """The CSS class colouring ``word``: ``-ok``, ``-critical``; a word read from a file that is no
+    CSS identifier (a report's outcome) gets ``-other`` instead of making ``add_class`` raise."""
+    name = word.lower()
+    return f"-{name}" if re.fullmatch(r"[a-z][a-z0-9_-]*", name) else "-other"
 
 
 class StatusWord(Static):
     """A status as a WORD ("OK", "CRITICAL", "STALE"), coloured by the CSS class ``-<word>``."""
 
     def __init__(self, word: str = "UNKNOWN", *, id: str | None = None) -> None:
-        super().__init__(word, markup=False, id=id, classes=f"-{word.lower()}")
+        super().__init__(Text(word), markup=False, id=id, classes=word_class(word))
         self._word = word
 
     @property
@@ -44,10 +59,10 @@ class StatusWord(Static):
     def set(self, word: str) -> None:
         """Show ``word``; a no-op when it is already shown."""
         if word != self._word:
-            self.remove_class(f"-{self._word.lower()}")
+            self.remove_class(word_class(self._word))
             self._word = word
-            self.add_class(f"-{word.lower()}")
-            self.update(word)
+            self.add_class(word_class(word))
+            self.update(Text(word))
 
 
 def show_if(widget: Widget, shown: bool) -> None:
