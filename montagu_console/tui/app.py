@@ -12,6 +12,7 @@ through :class:`~.host.ConsoleHost` only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -85,7 +86,7 @@ class MontaguApp(App[None]):
     CSS_PATH = Path(__file__).resolve().parent / "montagu.tcss"  # absolute: subclasses elsewhere find it too
     TITLE = "montagu-console"
     BINDINGS = bindings("app")
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]  # noqa: RUF012 - typed so by Textual
 
     def __init__(
         self,
@@ -146,10 +147,9 @@ class MontaguApp(App[None]):
     async def on_unmount(self) -> None:
         if not self.is_headless:
             self._guard.remove()
-        try:
+        # exiting anyway: a host that hangs or fails on close must not hold the terminal
+        with contextlib.suppress(Exception):
             await asyncio.wait_for(self.collector.close(), CLOSE_TIMEOUT)
-        except Exception:
-            pass
 
     # -- results -------------------------------------------------------------------------------
 
@@ -336,8 +336,8 @@ class MontaguApp(App[None]):
             return
         drills = [a for a in self.operator.attached.values() if a.kind == "drills"]
         running = [a for a in drills if not a.ended]
-        shown = (running or drills or [None])[-1]
-        self.push_screen(DrillScreen(shown))
+        shown = running or drills
+        self.push_screen(DrillScreen(shown[-1] if shown else None))
 
     def action_history(self) -> None:
         if not isinstance(self.screen, HistoryScreen):

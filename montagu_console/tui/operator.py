@@ -83,7 +83,8 @@ class Operator:
         drills = RunStore(self.config.state_dir, "drills").all()
         if drills and drills[-1].state == "interrupted":
             newest = drills[-1]
-            self._post(ActionNote(f"drill {newest.id} was interrupted at {current_step(newest.record()) or 'its start'}: "
+            at = current_step(newest.record()) or "its start"
+            self._post(ActionNote(f"drill {newest.id} was interrupted at {at}: "
                                   "d, then u, resumes it", "warning"))
 
     # -- b, n, r ---------------------------------------------------------------------------------

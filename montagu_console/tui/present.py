@@ -8,6 +8,7 @@ what they show and repaint only what changed, so every text here is deliberately
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -146,15 +147,18 @@ def panel_view(
     are still shown, labelled with their time. ``polling_for`` is how long the poll in flight has
     been running (None when idle); ``trend`` the sparkline data, if this panel has one.
     """
-    polling = f" · polling {fmt_age(polling_for, short=True)}" if polling_for is not None and polling_for > period else ""
+    slow = polling_for is not None and polling_for > period
+    polling = f" · polling {fmt_age(polling_for, short=True)}" if slow else ""
     if result is None:
-        return PanelView("UNKNOWN", Status.UNKNOWN, "no data yet" + polling, f"waiting for the first answer from {host}",
+        return PanelView("UNKNOWN", Status.UNKNOWN, "no data yet" + polling,
+                         f"waiting for the first answer from {host}",
                          ())
     age_s = (now - result.taken_at).total_seconds()
     age = f"data {fmt_age(age_s, short=True)} old" if age_s >= 10 else "data just now"
     if age_s > STALE_PERIODS * period:
         word, effective = STALE, Status.worst([result.status, Status.UNKNOWN])
-        summary = f"no fresh answer from {host} for {fmt_age(age_s)}; it last said {result.status.value}: {result.summary}"
+        summary = (f"no fresh answer from {host} for {fmt_age(age_s)}; "
+                   f"it last said {result.status.value}: {result.summary}")
     else:
         word, effective, summary = result.status.value, result.status, result.summary
     shown = facts_source(result, last_good)
@@ -245,7 +249,8 @@ def last_drill_line(drill: dict | None) -> str:
     return line
 
 
-_LINES = {"barman": _barman_lines, "wal": _wal_lines, "starport": _starport_lines, "restore": _restore_lines}
+_LINES: dict[str, Callable[[dict[str, Any], datetime], list[str]]] = {
+    "barman": _barman_lines, "wal": _wal_lines, "starport": _starport_lines, "restore": _restore_lines}
 
 MORE_BACKUPS = 5  # backups listed in the barman panel on tall terminals
 MORE_LOG_LINES = 4  # postgres log lines in the restore panel on tall terminals
@@ -290,7 +295,8 @@ def _restore_more(d: RestoreFacts, now: datetime) -> list[str]:
     return lines
 
 
-_MORE = {"barman": _barman_more, "wal": _wal_more, "starport": _starport_more, "restore": _restore_more}
+_MORE: dict[str, Callable[[Any, datetime], list[str]]] = {
+    "barman": _barman_more, "wal": _wal_more, "starport": _starport_more, "restore": _restore_more}
 
 
 def lag_trend(history: tuple[float, ...], config: Config) -> TrendData:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..clock import duration
+from .host import Severity
 from .present import parse_time
 
 STEP_ICONS = {"pending": "·", "running": "▶", "done": "✓", "failed": "✗", "cancelled": "■", "skipped": "–",
@@ -143,8 +144,9 @@ def outcome_line(run_id: str, record: dict, state: str, now: datetime) -> str:
     return head
 
 
-def severity_of(state: str) -> str:
-    return {"succeeded": "information", "passed": "information", "cancelled": "warning"}.get(state, "error")
+def severity_of(state: str) -> Severity:
+    severities: dict[str, Severity] = {"succeeded": "information", "passed": "information", "cancelled": "warning"}
+    return severities.get(state, "error")
 
 
 # -- drills ------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import os
 import signal
 import termios
 import threading
+from collections.abc import Callable
 from functools import partial
 
 from textual.app import App
@@ -48,19 +49,21 @@ class TerminalGuard:
 
     def install(self) -> None:
         """Start watching. A SIGHUP ignored at start (nohup) stays ignored: the watchdog covers it."""
-        self._loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         threading.Thread(target=self._watch, name="terminal watchdog", daemon=True).start()
-        handlers = {signal.SIGHUP: self._hang_up, signal.SIGTERM: partial(self._app.exit, return_code=EXIT_TERM)}
+        handlers: dict[signal.Signals, Callable[[], object]] = {
+            signal.SIGHUP: self._hang_up, signal.SIGTERM: partial(self._app.exit, return_code=EXIT_TERM)}
         for sig, handler in handlers.items():
             if signal.getsignal(sig) is not signal.SIG_IGN:
-                self._loop.add_signal_handler(sig, handler)
+                loop.add_signal_handler(sig, handler)
                 self._signals.append(sig)
 
     def remove(self) -> None:
         """Stop watching and remove the signal handlers (a hang-up exit under way keeps its backstop)."""
         self._stopped.set()
         for sig in self._signals:
-            self._loop.remove_signal_handler(sig)
+            if self._loop is not None:
+                self._loop.remove_signal_handler(sig)
         self._signals.clear()
 
     def _watch(self) -> None:
@@ -71,7 +74,8 @@ class TerminalGuard:
 
     def _hang_up(self) -> None:
         """The terminal is gone: ask the app to exit; end the process if it is still here after GRACE."""
-        self._loop.call_soon_threadsafe(partial(self._app.exit, return_code=EXIT_HANGUP))
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(partial(self._app.exit, return_code=EXIT_HANGUP))
         backstop = threading.Timer(GRACE, os._exit, (EXIT_HANGUP,))
         backstop.daemon = True
         backstop.start()

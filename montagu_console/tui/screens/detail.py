@@ -94,7 +94,8 @@ class BarmanDetail(DetailScreen):
         self.query_one(".facts", Line).set(_pairs([
             ("server", f"{facts.server} (barman {facts.barman_version})"),
             ("PostgreSQL", f"{facts.pg_version or 'version unknown'}, "
-                           f"{'reachable' if facts.pg_reachable else 'UNREACHABLE'}, data {humanfmt.size(facts.data_size_bytes)}"),
+                           f"{'reachable' if facts.pg_reachable else 'UNREACHABLE'}, "
+                           f"data {humanfmt.size(facts.data_size_bytes)}"),
             ("barman container", container),
             ("backup running", "yes" if facts.backup_running else "no"),
         ]))
@@ -134,7 +135,8 @@ class WalDetail(DetailScreen):
         ]))
         trend = self.host.lag_trend()
         note = (f"one block per poll, the last {len(trend.values)}: highest {humanfmt.size(int(max(trend.values)))}; "
-                f"a full block is the WARNING threshold, {humanfmt.size(int(trend.top))}") if trend.values else "no samples yet"
+                f"a full block is the WARNING threshold, {humanfmt.size(int(trend.top))}") \
+            if trend.values else "no samples yet"
         self.query_one(".trend-note", Line).set(note)
         self.query_one(".lag-trend", Trend).set(trend.values, trend.top)
 
@@ -195,7 +197,8 @@ class RestoreDetail(DetailScreen):
             ("in recovery", yes_no(facts.in_recovery, "yes", "no")),
             ("science data from", f"{fmt_time(data_from, date=True)} ({fmt_ago((now - data_from).total_seconds())})"
              if data_from else "unknown"),
-            ("last restore", (f"{fmt_time(last, date=True)} ({fmt_ago((now - last).total_seconds())})" if last else "unknown")
+            ("last restore", (f"{fmt_time(last, date=True)} ({fmt_ago((now - last).total_seconds())})"
+                              if last else "unknown")
              + (", FAILED" if facts.last_restore_failed else "")),
         ]))
         if facts.log_tail != self._tail:

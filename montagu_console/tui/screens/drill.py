@@ -140,7 +140,8 @@ class DrillScreen(ConsoleScreen[None]):
         header = self.query_one(StatusHeader)
         if self.run is None:
             steps = drill_plan(config)["steps"]
-            header.show("READY" if self.state == "ready" else "LOADING", f"restore drill of {s.host} (profile {s.profile})")
+            header.show("READY" if self.state == "ready" else "LOADING",
+                        f"restore drill of {s.host} (profile {s.profile})")
             self.query_one(".drill-intro", Line).set(
                 f"It stops {s.container} on {s.host} and overwrites science's database (volume {s.volume}) from "
                 f"the nightly copy, starts it, follows the redo, runs {len(s.verify)} verification "
@@ -211,7 +212,8 @@ class DrillScreen(ConsoleScreen[None]):
     def action_start(self) -> None:
         s = self.host.config.science
         lines = [f"It stops {s.container} on {s.host} and overwrites science's database (volume {s.volume}).",
-                 "Steps: " + ", ".join(step["name"].split(":")[0] for step in drill_plan(self.host.config)["steps"]) + "."]
+                 "Steps: " + ", ".join(step["name"].split(":")[0]
+                                       for step in drill_plan(self.host.config)["steps"]) + "."]
         self.host.ask(ConfirmScreen(f"Restore drill of {s.host}", lines, typed=s.host, yes="Start the drill"),
                              self._start_confirmed)
 
