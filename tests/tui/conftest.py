@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import tui_fakes
@@ -61,7 +61,8 @@ def action_app(tmp_path, monkeypatch) -> Iterator[Callable[..., MontaguApp]]:
 
 @pytest.fixture
 def fake_supervisor() -> Iterator[Callable[..., subprocess.Popen]]:
-    """``fake_supervisor(run, rate=..., seconds=..., step=...)`` starts :mod:`fake_supervisor` on a run; killed at the end."""
+    """``fake_supervisor(run, rate=..., seconds=..., step=...)`` starts :mod:`fake_supervisor` on a run;
+    killed at the end."""
     procs: list[subprocess.Popen] = []
 
     def start(run, **kw) -> subprocess.Popen:

@@ -27,7 +27,8 @@ from montagu_console.tui.widgets.steps import StepList
 KEY_ANSWER_SECONDS = 0.1
 LONG = [("prepare", "echo preparing"), ("copy", "for i in $(seq 1 600); do echo copied part $i; sleep 0.05; done")]
 # a line wider than the log (a horizontal scrollbar must not stop the log following its end), then 40 lines
-WIDE = [("prepare", "echo preparing"), ("copy", f"echo {'x' * 150}; for i in $(seq 1 40); do echo copied part $i; done"),
+WIDE = [("prepare", "echo preparing"),
+        ("copy", f"echo {'x' * 150}; for i in $(seq 1 40); do echo copied part $i; done"),
         ("finish", "echo finished")]
 
 
@@ -166,7 +167,7 @@ async def test_a_confirmed_action_runs_detached_and_the_run_view_follows_it(acti
         await pilot.pause()
         assert isinstance(app.screen, MainScreen)
     assert run.state == "succeeded"
-    assert [r["event"] for r in audit.read(app.config.state_dir)][0] == "started"
+    assert next(r["event"] for r in audit.read(app.config.state_dir)) == "started"
 
 
 async def test_a_failed_step_is_named_with_its_error(action_app):

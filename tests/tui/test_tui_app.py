@@ -5,8 +5,17 @@ from __future__ import annotations
 import pytest
 import tui_fakes
 from textual.command import CommandPalette
-from tui_helpers import (answer_time, header_text, header_word, main_screen, output_joined, panel_text, panel_word, ready,
-                         wait_for)
+from tui_helpers import (
+    answer_time,
+    header_text,
+    header_word,
+    main_screen,
+    output_joined,
+    panel_text,
+    panel_word,
+    ready,
+    wait_for,
+)
 
 from montagu_console.errors import ConsoleError
 from montagu_console.snapshot import PANELS
@@ -25,7 +34,8 @@ async def test_panels_show_words_reasons_and_facts(make_app):
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
         assert header_word(app) == "CRITICAL"
-        assert [panel_word(app, n) for n in PANELS] == ["WARNING", "CRITICAL", "WARNING", "OK"]
+        # the rules' words: a restore in progress is a WARNING, never OK
+        assert [panel_word(app, n) for n in PANELS] == ["WARNING", "CRITICAL", "WARNING", "WARNING"]
         wal = panel_text(app, "wal")
         assert "receive-wal not running" in wal
         assert "receive-wal STOPPED · slot INACTIVE" in wal
@@ -34,6 +44,7 @@ async def test_panels_show_words_reasons_and_facts(make_app):
         barman = panel_text(app, "barman")
         assert "last backup 3 days ago" in barman and "data 174.2 MiB" in barman
         assert "redo 42% ████░░░░░░ ETA 15 minutes" in panel_text(app, "restore")
+        assert "restore in progress: redo 42%, about 15 minutes left" in panel_text(app, "restore")
         assert "barman_to_starport: 31 hours ago" in panel_text(app, "starport")
         assert "refreshed 07:09:05 · every 10 s" in header_text(app)
         assert "montagu on annex · config.yml" in header_text(app)
@@ -235,7 +246,7 @@ async def test_a_failed_probe_shows_unknown_with_the_last_known_facts(make_app):
         await pilot.press("enter")
         await pilot.pause()
         summary = app.screen.query_one(".detail-summary").text
-        assert "TransportError: timed out after 30 s" in summary
+        assert "annex: `barman -f json status montagu` timed out after 30 s" in summary
         assert "below: the last known facts, from 07:09:03" in summary
 
 

@@ -51,8 +51,9 @@ async def test_wizard_shows_a_finished_drill_with_its_steps_verification_and_sum
         assert [r.name.split(":")[0] for r in rows] == ["preflight", "stop", "restore", "start", "redo", "verify",
                                                         "report"]
         assert {r.state for r in rows} == {"done"} and not any(r.current for r in rows)
-        assert verify_table(screen) == [["api_access_log has rows", "1204", "> 0", "PASS"],
-                                        ["newest api_access_log entry", "2026-11-21T01:58:30+00:00", "not null", "PASS"]]
+        assert verify_table(screen) == [
+            ["api_access_log has rows", "1204", "> 0", "PASS"],
+            ["newest api_access_log entry", "2026-11-21T01:58:30+00:00", "not null", "PASS"]]
         text = shown(screen)
         assert text["summary"].splitlines() == ["PASSED · RTO 45 s · RPO 1 min 30 s",
                                                 f"report: {run.path / 'report.md'}"]

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import tui_runs
 
-from montagu_console.tui.present_runs import (fmt_elapsed, outcome_line, progress_view, rto_trend, step_line,
-                                              step_rows)
+from montagu_console.tui.present_runs import fmt_elapsed, outcome_line, progress_view, rto_trend, step_line, step_rows
 from montagu_console.tui.tailer import LogTail, as_shown, follow
 
-NOW = datetime(2026, 11, 25, 6, 0, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 6, 0, 30, tzinfo=UTC)
 
 
 def plain(lines) -> list[str]:
@@ -126,7 +125,8 @@ def test_progress_from_the_run_or_from_the_science_panel_during_a_redo():
 
 
 def test_outcome_lines():
-    failed = record(state="failed", failed_step="copy", error="`rsync` exited 23", finished_at="2026-11-25T06:02:05+00:00")
+    failed = record(state="failed", failed_step="copy", error="`rsync` exited 23",
+                    finished_at="2026-11-25T06:02:05+00:00")
     assert outcome_line("R1", failed, "failed", NOW) == \
         "run R1 (nightly-recover): FAILED after 2 min 05 s at step 'copy': `rsync` exited 23"
     assert outcome_line("R1", record(), "interrupted", NOW) == (

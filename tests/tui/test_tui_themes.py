@@ -74,7 +74,8 @@ async def test_no_color_keeps_the_status_words(make_app, monkeypatch, no_color):
         monkeypatch.setenv("NO_COLOR", "1")
     else:
         monkeypatch.delenv("NO_COLOR", raising=False)
-    app = make_app(tui_fakes.troubled())
+    ready_science = tui_fakes.restore_result(last_drill=tui_fakes.LAST_DRILL)  # an OK panel beside the others
+    app = make_app(tui_fakes.troubled() | {"restore": ready_science})
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
         assert app.no_color == no_color

@@ -2,6 +2,9 @@
 
 Two data sets at a frozen moment (``NOW``): ``healthy()`` and ``troubled()`` (WAL CRITICAL with
 receive-wal not running, starport WARNING, science restore in redo at 42 %, a FAILED backup).
+Every result is built from typed facts by the real health rules (``health.judge_*``, judged at
+``TAKEN`` with the test config's thresholds), so no screen or snapshot can show a status, a
+summary or a fact the rules would not give for those facts.
 """
 
 from __future__ import annotations
@@ -9,16 +12,25 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Callable
 
+from montagu_console import health
 from montagu_console.config import Config, parse_config
-from montagu_console.snapshot import (BackupInfo, BarmanCheck, BarmanFacts, PanelResult, RestoreFacts, StarportFacts,
-                                      StarportTarget, Status, WalFacts)
+from montagu_console.snapshot import (
+    BackupInfo,
+    BarmanCheck,
+    BarmanFacts,
+    PanelResult,
+    RestoreFacts,
+    StarportFacts,
+    StarportTarget,
+    WalFacts,
+)
 
-NOW = datetime(2026, 11, 24, 7, 9, 5, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 24, 7, 9, 5, tzinfo=UTC)
 TAKEN = NOW - timedelta(seconds=2)
 
 CONFIG_YAML = """\
@@ -58,14 +70,27 @@ def make_config(**overrides) -> Config:
 
 
 def _ago(**kw) -> datetime:
-    return NOW - timedelta(**kw)
+    """A moment before the results were taken (the rules judge ages at ``TAKEN``)."""
+    return TAKEN - timedelta(**kw)
 
 
 def _iso(dt: datetime | None) -> str | None:
     return None if dt is None else dt.isoformat()
 
 
+def _config() -> Config:
+    """The thresholds the health rules judge the fixtures by: the test config's."""
+    global _CONFIG
+    if _CONFIG is None:
+        _CONFIG = parse_config(CONFIG_YAML, Path("/etc/montagu-console/config.yml"))
+    return _CONFIG
+
+
+_CONFIG: Config | None = None
+
+
 def barman_result(*, failed_checks: tuple[str, ...] = (), failed_backup: bool = False) -> PanelResult:
+    """barman facts, judged by the real rules (a FAILED check is CRITICAL, a FAILED backup a WARNING)."""
     backups = [
         BackupInfo("20261121T020003", "DONE", _ago(days=3, hours=5), 182_700_000, 16_800_000),
         BackupInfo("20261024T020002", "DONE", _ago(days=31, hours=5), 176_300_000, 412_000_000),
@@ -80,51 +105,28 @@ def barman_result(*, failed_checks: tuple[str, ...] = (), failed_backup: bool = 
                      for n in CHECK_NAMES),
         backups=tuple(backups), backup_running=False, container_running=True,
     )
-    last = facts.last_backup
-    status, summary = Status.OK, "3 backups, the last 3 days ago; every barman check OK"
-    if failed_checks:
-        status, summary = Status.CRITICAL, f"barman check FAILED: {', '.join(failed_checks)}"
-    elif failed_backup:
-        status, summary = Status.WARNING, "a FAILED backup in the list: 20261123T020004"
-    return PanelResult("barman", status, summary, {
-        "server": "montagu", "backups_available": len(facts.available_backups), "last_backup_id": last.backup_id,
-        "last_backup_end": _iso(last.end_time), "last_backup_age_seconds": int((NOW - last.end_time).total_seconds()),
-        "failed_checks": list(facts.failed_checks), "backup_running": False, "data_size_bytes": 182_700_000,
-    }, TAKEN, facts)
+    return health.judge_barman(facts, _config().barman, TAKEN)
 
 
 def wal_result(*, receiving: bool = True, lag: int = 16_384, taken: datetime = TAKEN) -> PanelResult:
+    """WAL facts judged by the rules: streaming with a small lag, or receive-wal stopped (CRITICAL)."""
     facts = WalFacts(
         slot_name="barman", receive_wal_running=receiving, slot_active=receiving, lag_bytes=lag,
         server_lsn="0/2A0040C8", flush_lsn="0/2A000000" if receiving else "0/29000000",
         streaming_state="streaming" if receiving else None,
         last_archived_wal="00000001000000000000002A" if receiving else "000000010000000000000029",
-        last_archived_at=_ago(minutes=2) if receiving else _ago(minutes=47),
+        last_archived_at=taken - timedelta(minutes=2) if receiving else taken - timedelta(minutes=47),
     )
-    if receiving:
-        status, summary = Status.OK, f"streaming; lag {lag} bytes"
-    else:
-        status, summary = Status.CRITICAL, "receive-wal not running; replication slot barman inactive"
-    return PanelResult("wal", status, summary, {
-        "receive_wal_running": receiving, "slot_active": receiving, "lag_bytes": lag,
-        "last_archived_wal": facts.last_archived_wal,
-        "last_archived_age_seconds": int((NOW - facts.last_archived_at).total_seconds()),
-    }, taken, facts)
+    return health.judge_wal(facts, _config().wal, taken)
 
 
 def starport_result(*, copy_hours: float = 5) -> PanelResult:
+    """The nightly copy and one starport target, judged by the rules (over 26 h is a WARNING)."""
     nightly = _ago(hours=6, minutes=40)
-    target = StarportTarget("barman_to_starport", _ago(hours=copy_hours), None, nightly - timedelta(hours=24 if copy_hours > 26 else 0))
-    facts = StarportFacts(nightly, None, (target,))
-    if copy_hours > 26:
-        status, summary = Status.WARNING, f"barman_to_starport last copied {int(copy_hours)} hours ago (over 26 h)"
-    else:
-        status, summary = Status.OK, "nightly copy and starport copy within 26 h"
-    return PanelResult("starport", status, summary, {
-        "nightly_restored_at": _iso(nightly), "nightly_age_seconds": int((NOW - nightly).total_seconds()),
-        "targets": [{"name": target.name, "last_backup": _iso(target.last_backup),
-                     "age_seconds": int(copy_hours * 3600)}],
-    }, TAKEN, facts)
+    carried = nightly - timedelta(hours=24 if copy_hours > 26 else 0)
+    target = StarportTarget("barman_to_starport", _ago(hours=copy_hours), None, carried)
+    return health.judge_starport(StarportFacts(nightly, None, (target,)), _config().nightly, _config().starport,
+                                 TAKEN)
 
 
 REDO_LOG = (
@@ -134,13 +136,15 @@ REDO_LOG = (
     "2026-11-24 07:04:12 UTC [27] LOG:  redo in progress, elapsed time: 360.01 s, current LSN: 0/1F3A2B10",
     "2026-11-24 07:09:02 UTC [27] LOG:  redo in progress, elapsed time: 650.02 s, current LSN: 0/2533D0A8",
 )
+READY_LOG = REDO_LOG[:3] + ("2026-11-23 03:12:40 UTC [1] LOG:  database system is ready to accept connections",)
 
 
 LAST_DRILL = {"drill_id": "20261121T020000Z-drill-1a2b", "outcome": "passed", "finished_at": _iso(_ago(days=3)),
-              "rto_seconds": 45.2, "rpo_seconds": 94.0, "age_seconds": 3 * 86400}
+              "rto_seconds": 45.2, "rpo_seconds": 94.0}
 
 
 def restore_result(*, phase: str = "ready", last_drill: dict | None = None) -> PanelResult:
+    """science's database judged by the rules: ready, or a restore in its redo (a WARNING: in progress)."""
     redo = phase == "redo"
     facts = RestoreFacts(
         container="montagu-db", container_status="running", phase=phase,
@@ -149,20 +153,14 @@ def restore_result(*, phase: str = "ready", last_drill: dict | None = None) -> P
         data_restored_from=_ago(hours=30, minutes=10), last_restore_at=_ago(hours=28) if not redo else _ago(minutes=11),
         last_restore_failed=False,
         redo_lsn="0/2533D0A8" if redo else None, target_lsn="0/3A000000" if redo else None,
-        log_tail=REDO_LOG if redo else REDO_LOG[:3] + ("2026-11-23 03:12:40 UTC [1] LOG:  database system is ready to accept connections",),
+        log_tail=REDO_LOG if redo else READY_LOG, last_drill=last_drill,
     )
-    summary = "restore running: WAL redo 42%, ETA 15 minutes" if redo else "science runs on data from 30 hours ago, accepting"
-    return PanelResult("restore", Status.OK, summary, {
-        "phase": phase, "percent": facts.percent, "eta_seconds": facts.eta_seconds,
-        "last_restore_at": _iso(facts.last_restore_at), "data_restored_from": _iso(facts.data_restored_from),
-        "db_accepting": facts.db_accepting, "last_drill": last_drill,
-    }, TAKEN, facts)
+    return health.judge_restore(facts, _config().science, TAKEN)
 
 
 def failed_result(name: str, host: str = "annex", taken: datetime = TAKEN) -> PanelResult:
-    """What the collector returns when a probe cannot run."""
-    return PanelResult(name, Status.UNKNOWN, f"{host}: `barman -f json status montagu` timed out after 30 s", {},
-                       taken, None, error="TransportError: timed out after 30 s")
+    """What the collector returns when a probe cannot run (``health.unknown``, as collect.py makes it)."""
+    return health.unknown(name, f"{host}: `barman -f json status montagu` timed out after 30 s", taken)
 
 
 def healthy() -> dict[str, PanelResult]:
