@@ -26,7 +26,7 @@ from montagu_console.tui.screens.main import MainScreen
 from montagu_console.tui.widgets.table import SteadyTable
 from montagu_console.tui.widgets.text import StatusWord
 
-KEY_ANSWER_SECONDS = 0.1
+ANSWER_BOUND = 10.0  # a key unanswered this long means the console hangs (a bound, not a speed figure)
 
 
 async def test_panels_show_words_reasons_and_facts(make_app):
@@ -219,15 +219,13 @@ async def test_a_dead_host_leaves_other_panels_and_keys_alive(make_app):
         assert collector.max_concurrent["starport"] == 1
         assert "starport still polling: not starting another" in output_joined(app)
         assert "starport: STALE" in output_joined(app)
-        # keys answer while starport's poll hangs
+        # keys answer while starport's poll hangs (answer_time fails if one does not, within its bound;
+        # how fast keys answer is a figure of bench/tui_stream.py, not an assertion)
         calls = collector.calls["wal"]
-        answers = {
-            "R": await answer_time(app, "R", "R", lambda: collector.calls["wal"] > calls),
-            "?": await answer_time(app, "question_mark", "?", lambda: isinstance(app.screen, HelpScreen)),
-        }
+        await answer_time(app, "R", "R", lambda: collector.calls["wal"] > calls, timeout=ANSWER_BOUND)
+        await answer_time(app, "question_mark", "?", lambda: isinstance(app.screen, HelpScreen), timeout=ANSWER_BOUND)
         await pilot.press("escape", "3")
-        answers["enter"] = await answer_time(app, "enter", "\r", lambda: isinstance(app.screen, DetailScreen))
-        assert all(took < KEY_ANSWER_SECONDS for took in answers.values()), answers
+        await answer_time(app, "enter", "\r", lambda: isinstance(app.screen, DetailScreen), timeout=ANSWER_BOUND)
         await pilot.pause()
         assert app.screen.query_one(StatusWord).word == "STALE"
 
