@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import tui_fakes
 
 from montagu_console.tui import watchdog
 
@@ -30,16 +31,28 @@ sys.exit(run_tui(tui_fakes.make_config(refresh_seconds=refresh), lambda config: 
 """
 
 
+CONFIG_CHILD = f"""
+import sys
+sys.path.insert(0, {str(HERE)!r})
+import tui_fakes
+from montagu_console.config import load_config
+from montagu_console.tui import run_tui
+from pathlib import Path
+sys.exit(run_tui(load_config(Path(sys.argv[1])), lambda config: tui_fakes.FakeCollector()))
+"""
+
+
 class Child:
     """The TUI in a pty of ``cols`` x ``rows``; ``read_until`` collects what it draws."""
 
-    def __init__(self, cols: int = 80, rows: int = 24, *, ignore_hup: bool = False, args: tuple[str, ...] = ()):
+    def __init__(self, cols: int = 80, rows: int = 24, *, ignore_hup: bool = False, args: tuple[str, ...] = (),
+                 script: str = CHILD):
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # the child: size its terminal, then become the TUI
             fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
             if ignore_hup:
                 signal.signal(signal.SIGHUP, signal.SIG_IGN)
-            os.execv(sys.executable, [sys.executable, "-c", CHILD, *args])
+            os.execv(sys.executable, [sys.executable, "-c", script, *args])
         self.output = b""
         self.status: int | None = None
 
@@ -151,3 +164,27 @@ def test_terminal_alive_is_false_for_a_pipe():
     finally:
         os.close(read)
         os.close(write)
+
+
+def test_q_quits_at_once_while_a_preflight_waits_on_a_host(spawn, tmp_path):
+    """q while the base-backup preflight waits on a host that does not answer (its barman command
+    sleeps, with a 300 s command timeout) ends the console at once: the preflight is a cancellable
+    worker, and cancelling it kills the command, instead of a thread the exit has to wait for."""
+    marker = tmp_path / "still-running"
+    config = tmp_path / "config.yml"
+    hang = f"touch {marker}; sleep 300; echo done"  # sh stays, its command line naming the marker
+    config.write_text(tui_fakes.CONFIG_YAML.replace(
+        "command: [docker, exec, barman-montagu, barman]", f"command: [sh, -c, {hang!r}, sh]")
+        + f"state_dir: {tmp_path / 'state'}\ntimeouts: {{command_seconds: 300}}\n")
+    child = spawn(script=CONFIG_CHILD, args=(str(config),))
+    assert child.read_until(b"montagu on annex"), child.output[-2000:]
+    os.write(child.fd, b"b")
+    assert child.read_until(b"checking")
+    deadline = time.monotonic() + 15
+    while not marker.exists():  # the host's command is under way
+        assert time.monotonic() < deadline, "the preflight never ran its command"
+        time.sleep(0.05)
+    os.write(child.fd, b"q")
+    assert child.wait(20) == 0  # a bound against a hang (the command would sleep 300 s), not a speed figure
+    ps = subprocess.run(["pgrep", "-f", str(marker)], capture_output=True, text=True)
+    assert ps.stdout == "", "the preflight's command was left running"
