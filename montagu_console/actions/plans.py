@@ -2,9 +2,16 @@
 
 A plan is plain JSON so the detached supervisor can run it after the console has gone:
 ``{"action", "host", "profile", "title", "steps": [{"name", "kind", "host", ...}]}``.
-Step kinds: ``command`` (argv on a host), ``timestamp`` (write ``.barman-last-restore``),
-``replay`` (WAL replay in a temporary container), ``container_stop``, ``container_start``,
-``wait_ready`` (follow the science database's redo until it answers).
+Step kinds: ``command`` (argv on a host), ``nightly_files`` (prepare the dump directory, move
+the recovered files up, write ``.barman-last-restore``: one constant script in barman's
+container, the paths as its arguments), ``replay`` (WAL replay in a temporary container),
+``container_stop``, ``container_start``, ``wait_ready`` (follow the science database's redo
+until it answers).
+
+No step is ever a shell string built from data: commands are argv lists, and the one script
+(:data:`NIGHTLY_SCRIPT`) is a constant that receives paths as positional arguments. A plan keeps
+no secret: the replay's environment is kept by name only and resolved from the config when the
+step runs.
 """
 
 from __future__ import annotations
@@ -84,24 +91,30 @@ def plan(config: Config, action: str) -> dict:
 def _nightly_steps(config: Config) -> list[dict]:
     n, b = config.nightly, config.barman
     exec_ = container_exec_prefix(config)
-    dump = posixpath.join(n.mount, "dump")
-    stamp = posixpath.join(n.mount, n.timestamp_file)
+    problem = mount_problem(n.mount, b.home) or timestamp_file_problem(n.timestamp_file)
+    if problem:
+        raise ConsoleError(f"nightly recover refused: {problem}")
     recover = [*b.command, "recover"]
     if n.jobs and n.jobs > 1:
         recover += ["--jobs", str(n.jobs)]
+    # what every step that touches files in the nightly mount needs to check it in the container
+    files = {"kind": "nightly_files", "host": b.host, "argv": [*exec_], "mount": n.mount, "barman_home": b.home,
+             "timestamp_file": n.timestamp_file, "container": b.container, "volume": n.volume}
     steps = [
-        _command("prepare the dump directory", b.host, [*exec_, "sh", "-c", f"rm -rf {dump} && mkdir -p {dump}"]),
-        _command("barman recover latest into the dump directory", b.host, [*recover, b.server, "latest", dump]),
+        {"name": "prepare the dump directory", **files, "op": "prepare"},
+        _command("barman recover latest into the dump directory", b.host,
+                 [*recover, b.server, "latest", posixpath.join(n.mount, DUMP_DIR)]),
         # The old copy goes only now, after a good recover; without .barman-last-restore the
         # files are "not to be used" until the replay below has succeeded.
-        _command("move the recovered files up", b.host, [*exec_, "sh", "-c", _MOVE_UP.format(mount=n.mount, stamp=stamp)]),
+        {"name": "move the recovered files up", **files, "op": "move-up"},
+        # env: NAMES only; the supervisor takes the values from the config when it runs the step
         {"name": "replay the WAL in a temporary postgres container", "kind": "replay", "host": n.host,
          "container": REPLAY_CONTAINER, "volume": n.volume, "image": n.replay.image,
          "command": list(n.replay.command), "user": n.replay.user, "data_dir": n.replay.data_dir,
          "ready_command": list(n.replay.ready_command), "timeout": n.replay.timeout_seconds,
-         "mounts": list(n.replay.mounts), "env": list(n.replay.env)},
-        {"name": f"write {n.timestamp_file}", "kind": "timestamp", "host": b.host, "argv": [*exec_],
-         "path": stamp},
+         "mounts": list(n.replay.mounts), "env_names": env_names(n.replay.env)},
+        {"name": f"write {n.timestamp_file}", **files, "op": "timestamp",
+         "path": posixpath.join(n.mount, n.timestamp_file)},
     ]
     if n.profile == "bb8":
         steps.append(_command("ship to the starport (" + " ".join(n.ship_command) + ")", n.host,
@@ -109,9 +122,133 @@ def _nightly_steps(config: Config) -> list[dict]:
     return steps
 
 
-_MOVE_UP = ("set -e; cd {mount}; rm -f {stamp}; "
-            "for f in * .[!.]* ..?*; do [ -e \"$f\" ] || continue; [ \"$f\" = dump ] || rm -rf -- \"$f\"; done; "
-            "for f in dump/* dump/.[!.]* dump/..?*; do [ -e \"$f\" ] && mv -- \"$f\" .; done; rmdir dump")
+DUMP_DIR = "dump"
+
+
+def mount_problem(mount: str | None, barman_home: str | None) -> str | None:
+    """Why ``mount`` must not be emptied and refilled by the nightly recover, or None.
+
+    Defence in depth behind the config's own checks: the recover deletes everything under the
+    mount, so it must be an absolute, normalised directory other than ``/`` that neither holds
+    barman's home (every backup and the WAL archive) nor lies inside it.
+    """
+    if not mount or not isinstance(mount, str):
+        return "nightly.mount is not set"
+    if not mount.startswith("/"):
+        return f"nightly.mount {mount!r} is not an absolute path"
+    if any(ord(c) < 32 or c == "\x7f" for c in mount):
+        return "nightly.mount contains a control character"
+    if posixpath.normpath(mount) != mount or "//" in mount:
+        return f"nightly.mount {mount!r} is not a normalised path"
+    if mount == "/":
+        return "nightly.mount is / (the recover would empty the whole file system)"
+    if barman_home:
+        home = posixpath.normpath(barman_home)
+        if home == mount or home.startswith(mount.rstrip("/") + "/"):
+            return f"nightly.mount {mount!r} holds barman's home {barman_home!r} (every backup and the WAL archive)"
+        if mount.startswith(home.rstrip("/") + "/"):
+            return f"nightly.mount {mount!r} lies inside barman's home {barman_home!r}"
+    return None
+
+
+def timestamp_file_problem(name: str | None) -> str | None:
+    """Why ``name`` is not a plain file name in the nightly mount, or None."""
+    if not name or not isinstance(name, str):
+        return "nightly.timestamp_file is not set"
+    if "/" in name or name in (".", "..", DUMP_DIR) or name.startswith("-") or any(ord(c) < 32 for c in name):
+        return f"nightly.timestamp_file {name!r} is not a plain file name"
+    return None
+
+
+def volume_mount_problem(volume: str | None, mount: str, container: str | None, host: str,
+                         mounts: list[dict] | None) -> str | None:
+    """Why ``volume`` is not known to be mounted at ``mount`` in barman's ``container``, or None.
+
+    ``mounts`` is the container's ``Mounts`` as ``docker inspect`` gives them (``Type``, ``Name``,
+    ``Destination``), or None when there is no such container. Without this, a mount path that is
+    just a directory of the container (a typo, a volume mounted elsewhere) would be emptied and
+    refilled while the real nightly copy stays as it was.
+    """
+    if not volume:
+        return "nightly.volume is not set: the nightly recover refills a Docker volume mounted in barman's container"
+    if not container:
+        return (f"barman.container is not set: cannot check that volume {volume} is mounted at {mount} "
+                "in barman's container")
+    if mounts is None:
+        return f"barman's container {container} does not exist on {host}"
+    for m in mounts:
+        if (m.get("Type") == "volume" and m.get("Name") == volume
+                and posixpath.normpath(m.get("Destination") or "/") == mount):
+            return None
+    elsewhere = sorted(str(m.get("Destination")) for m in mounts if m.get("Name") == volume)
+    other = [f"{m.get('Type')} {m.get('Name') or m.get('Source')}" for m in mounts
+             if posixpath.normpath(m.get("Destination") or "/") == mount]
+    detail = (f"; it is mounted at {', '.join(elsewhere)}" if elsewhere else "") + \
+             (f"; {mount} is {other[0]}" if other else "")
+    return f"volume {volume} is not mounted at {mount} in barman's container {container} on {host}{detail}"
+
+
+def env_names(env) -> list[str]:
+    """The names of ``K=V`` environment entries (what plan.json may keep)."""
+    return [item.split("=", 1)[0] for item in env]
+
+
+def env_values(env, names: list[str]) -> list[str]:
+    """``K=V`` entries of ``env`` for ``names``, in that order; KeyError naming a missing one."""
+    values = {}
+    for item in env:
+        key, _, value = item.partition("=")
+        values[key] = value
+    return [f"{name}={values[name]}" for name in names]
+
+
+# The nightly recover's file operations, run in barman's container as ONE constant script: the
+# data (mount, barman's home, the timestamp file's name, the stamp) arrive as positional
+# arguments and are always quoted, so no path can become shell syntax. Before touching anything
+# it checks the mount again where it matters, in the container: absolute, not / and, after
+# symlinks are resolved, neither barman's home, a parent of it nor inside it.
+#   sh -c SCRIPT sh OP MOUNT BARMAN_HOME TIMESTAMP_FILE [STAMP]
+NIGHTLY_SCRIPT = r"""set -eu
+op=$1 mount=$2 home=$3 stamp_file=$4
+refuse() { printf 'refusing: %s
+' "$1" >&2; exit 2; }
+case $mount in /?*) ;; *) refuse "nightly.mount $mount is not an absolute path other than /" ;; esac
+case $stamp_file in ''|.|..|dump|*/*|-*) refuse "nightly.timestamp_file $stamp_file is not a plain file name" ;; esac
+cd -- "$mount"
+here=$(pwd -P)
+[ "$here" != / ] || refuse "nightly.mount $mount is / once symlinks are resolved"
+if real_home=$(cd -- "$home" 2>/dev/null && pwd -P); then
+    case "$real_home/" in "$here"/*) refuse "nightly.mount $mount holds barman's home $home" ;; esac
+    case "$here/" in "$real_home"/*) refuse "nightly.mount $mount lies inside barman's home $home" ;; esac
+fi
+case $op in
+prepare)
+    rm -rf -- ./dump
+    mkdir -- ./dump
+    ;;
+move-up)
+    [ -d ./dump ] || refuse "no dump directory in $mount (did barman recover run?)"
+    rm -f -- "./$stamp_file"
+    for f in ./* ./.[!.]* ./..?*; do
+        if [ -e "$f" ] || [ -L "$f" ]; then [ "$f" = ./dump ] || rm -rf -- "$f"; fi
+    done
+    for f in ./dump/* ./dump/.[!.]* ./dump/..?*; do
+        if [ -e "$f" ] || [ -L "$f" ]; then mv -- "$f" ./; fi
+    done
+    rmdir -- ./dump
+    ;;
+timestamp)
+    tmp="./.$stamp_file.tmp"
+    rm -f -- "$tmp"
+    printf '%s
+' "$5" > "$tmp"
+    mv -f -- "$tmp" "./$stamp_file"
+    ;;
+*)
+    refuse "unknown operation $op"
+    ;;
+esac
+"""
 
 
 def _command(name: str, host: str, argv: list[str]) -> dict:

@@ -1,4 +1,4 @@
-"""Progress from the tools' own output: rsync --info=progress2, barman recover stages, redo."""
+"""Progress from the tools' own output (rsync --info=progress2, barman recover stages, redo), and output tails."""
 
 from __future__ import annotations
 
@@ -34,3 +34,23 @@ def parse_line(line: str) -> Progress | None:
         if stage in line:
             return Progress(100.0 * (i + 1) / len(_BARMAN_STAGES), None, f"barman recover: {stage.lower()}")
     return None
+
+
+def tail(text: str, lines: int = 15) -> list[str]:
+    """The last ``lines`` non-blank lines of a step's output, each redraw collapsed to the last.
+
+    A line rsync redraws with ``\\r`` counts once, as its final state, and a run of progress
+    lines in a row (a log written every few seconds during a long copy) is kept as its last
+    one, so a tail shows what happened instead of dozens of percentages.
+    """
+    out: list[str] = []
+    for line in text.split("\n"):
+        segments = [part for part in line.split("\r") if part.strip()]
+        if not segments:
+            continue
+        last = segments[-1]
+        if out and _RSYNC.search(last) and _RSYNC.search(out[-1]):
+            out[-1] = last
+        else:
+            out.append(last)
+    return out[-lines:]

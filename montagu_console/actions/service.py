@@ -91,10 +91,9 @@ async def _check_backup(service: ActionService, pool: HostPool) -> list[str]:
     from ..probes import ProbeContext
     from ..probes import barman_json as bj
     from ..probes.barman import run_barman
-    from ..collect import utcnow
 
     cfg = service.config
-    ctx = ProbeContext(cfg, pool, utcnow)
+    ctx = ProbeContext(cfg, pool)
     exec_ = plans.container_exec_prefix(cfg) if cfg.barman.container else []
     listing, df = await asyncio.gather(
         run_barman(ctx, "-f", "json", "list-backup", cfg.barman.server),
@@ -134,8 +133,13 @@ async def _busy_containers(service: ActionService, pool: HostPool, action: str, 
 
 
 async def _check_nightly(service: ActionService, pool: HostPool) -> list[str]:
-    n = service.config.nightly
-    return await _busy_containers(service, pool, "nightly-recover", n.host, (plans.REPLAY_CONTAINER, "bb8"))
+    from .steps import nightly_mount_problem
+
+    n, b = service.config.nightly, service.config.barman
+    if problem := await nightly_mount_problem(service.config, pool):
+        service._refuse("nightly-recover", problem)
+    busy = await _busy_containers(service, pool, "nightly-recover", n.host, (plans.REPLAY_CONTAINER, "bb8"))
+    return [f"volume {n.volume} is mounted at {n.mount} in barman's container {b.container}", *busy]
 
 
 async def _check_restore(service: ActionService, pool: HostPool) -> list[str]:

@@ -19,9 +19,9 @@ from ..config import load_config
 from ..redact import redact
 from . import audit, locks
 from .drill import DrillRunner, write_reports
-from .progress import Progress
+from .progress import Progress, tail
 from .runs import Run, now_iso, seconds_between
-from .steps import Cancelled, StepFailed, StepRunner
+from .steps import Cancelled, RunLog, StepFailed, StepRunner
 
 
 def supervise(run_dir: Path, *, resume: bool = False) -> int:
@@ -60,7 +60,7 @@ def supervise(run_dir: Path, *, resume: bool = False) -> int:
         run.update(drill_started_at=now)
     steps = plan["steps"]
     outcome, error, failed_step = "succeeded", None, None
-    with open(run.log_path, "ab", buffering=0) as log:
+    with RunLog.open(run.log_path) as log:
         def progress(p: Progress) -> None:
             run.update(progress={"percent": p.percent, "eta_seconds": p.eta_seconds, "label": p.label})
 
@@ -104,7 +104,7 @@ def supervise(run_dir: Path, *, resume: bool = False) -> int:
     run.update(state=outcome, finished_at=now_iso(), error=error, failed_step=failed_step, duration_seconds=duration)
     if drill:
         report = write_reports(run, {"succeeded": "passed", "cancelled": "interrupted"}.get(outcome, "failed"))
-        with open(run.log_path, "a") as log:
+        with RunLog.open(run.log_path) as log:
             log.write(f"==> drill {report['outcome'].upper()}: RTO {report['rto_seconds']} s, "
                       f"RPO {report['rpo_seconds']} s; report: {run.path / 'report.md'}\n")
     audit.append(config.state_dir, "finished", action=action, host=host, run_id=run.id, outcome=outcome,
@@ -114,11 +114,11 @@ def supervise(run_dir: Path, *, resume: bool = False) -> int:
 
 
 def _tail(log_path: Path, offset: int, lines: int = 15) -> list[str]:
-    """The last lines a step wrote to the log (secrets redacted)."""
+    """The last lines a step wrote to the log (already clean and redacted), progress redraws collapsed."""
     with open(log_path, "rb") as f:
-        f.seek(offset)
+        f.seek(max(offset, os.fstat(f.fileno()).st_size - 256 * 1024))
         text = f.read().decode("utf-8", "replace")
-    return [redact(line) for line in text.replace("\r", "\n").splitlines() if line.strip()][-lines:]
+    return [redact(line) for line in tail(text, lines)]
 
 
 def _notify(url: str | None, run: Run) -> None:
@@ -131,7 +131,7 @@ def _notify(url: str | None, run: Run) -> None:
         req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
         urllib.request.urlopen(req, timeout=10).close()
     except OSError as e:
-        with open(run.log_path, "a") as log:
+        with RunLog.open(run.log_path) as log:
             log.write(f"warning: notify {redact(url)} failed: {e}\n")
 
 

@@ -33,7 +33,8 @@ def test_base_backup_plan(config):
 def test_nightly_plan_bb8_profile_runs_each_step_itself(config):
     p = plans.plan(config, "nightly-recover")
     kinds = [s["kind"] for s in p["steps"]]
-    assert kinds == ["command", "command", "command", "replay", "timestamp", "command"]
+    assert kinds == ["nightly_files", "command", "nightly_files", "replay", "nightly_files", "command"]
+    assert [s.get("op") for s in p["steps"]] == ["prepare", None, "move-up", None, "timestamp", None]
     recover = p["steps"][1]["argv"]
     assert recover == ["docker", "exec", "barman-montagu", "barman", "recover", "--jobs", "4", "montagu", "latest",
                        "/nightly/dump"]
@@ -48,7 +49,7 @@ def test_nightly_plan_privateer_profile_does_not_ship(config):
 
     cfg = replace(config, nightly=replace(config.nightly, profile="privateer", volume="barman_recover", mount="/recover"))
     steps = plans.plan(cfg, "nightly-recover")["steps"]
-    assert steps[-1]["kind"] == "timestamp" and steps[1]["argv"][-1] == "/recover/dump"
+    assert steps[-1]["op"] == "timestamp" and steps[1]["argv"][-1] == "/recover/dump"
 
 
 def test_restore_plan(config):
