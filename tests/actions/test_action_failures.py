@@ -59,12 +59,24 @@ def test_ship_to_a_dead_sshd_fails_that_step_and_keeps_the_starport_copy(lab, la
     assert console(lab_config, "run", "nightly-recover", "--yes").returncode == 0  # repair
 
 
-def test_recover_into_an_unwritable_directory_keeps_the_previous_nightly_copy(lab_config, tmp_path):
+def test_recover_into_a_directory_the_volume_is_not_mounted_at_is_refused(lab_config, tmp_path):
     before = starport_facts(lab_config)["facts"]["nightly_restored_at"]
     cfg = config_variant(lab_config, tmp_path, lambda c: c["nightly"].update(mount="/usr/share/nightly"))
     r = console(cfg, "run", "nightly-recover", "--yes")
-    assert r.returncode == 1
-    assert "prepare the dump directory: FAILED" in r.stdout or "barman recover" in r.stdout.split("FAILED")[0]
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "volume montagu_db_volume is not mounted at /usr/share/nightly in barman's container" in r.stderr
+    assert " started" not in r.stdout
+    after = starport_facts(lab_config)
+    assert after["facts"]["nightly_restored_at"] == before and after["status"] == "OK"
+
+
+def test_a_failing_barman_recover_keeps_the_previous_nightly_copy(lab_config, tmp_path):
+    before = starport_facts(lab_config)["facts"]["nightly_restored_at"]
+    cfg = config_variant(lab_config, tmp_path, lambda c: c["barman"].update(server="nosuchserver"))
+    r = console(cfg, "run", "nightly-recover", "--yes")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "barman recover latest into the dump directory: FAILED" in r.stdout
+    assert "move the recovered files up" not in r.stdout.split("FAILED")[0]
     after = starport_facts(lab_config)
     assert after["facts"]["nightly_restored_at"] == before and after["status"] == "OK"
 
