@@ -1,13 +1,24 @@
-"""``montagu-console check``: one headless refresh rendered as JSON, Nagios or Prometheus."""
+"""``montagu-console check``: one headless refresh rendered as text, JSON, Nagios or Prometheus.
+
+Host text reaching a summary was cleaned where it entered (transports, probes); the renderers
+still pass every string through :mod:`montagu_console.text` once more, because their output
+is read by machines that trust its shape: a Nagios status line and each panel line are one
+line each (a newline in a summary cannot forge a second ``MONTAGU OK``), perfdata labels are
+``[A-Za-z0-9_]`` and values finite numbers, and JSON carries only clean strings.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from pathlib import Path
 
 from .snapshot import Snapshot, Status
+from .text import clean_data, one_line
 
 NAGIOS_LABEL = "MONTAGU"
+_LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 
 
 def to_json(snap: Snapshot) -> dict:
@@ -15,30 +26,46 @@ def to_json(snap: Snapshot) -> dict:
     return {
         "status": snap.status.value,
         "checked_at": snap.checked_at.isoformat(timespec="seconds"),
-        "panels": {name: {"status": p.status.value, "summary": p.summary, "facts": p.facts}
+        "panels": {name: {"status": p.status.value, "summary": one_line(p.summary), "facts": clean_data(p.facts)}
                    for name, p in snap.panels.items()},
     }
+
+
+def to_text(snap: Snapshot) -> str:
+    """The human ``check`` output: the overall status, then one line per panel."""
+    lines = [f"{snap.status.value}  (checked {snap.checked_at:%Y-%m-%d %H:%M:%S %Z})"]
+    lines += [f"  {one_line(p.name, limit=40):<9} {p.status.value:<9} {one_line(p.summary)}"
+              for p in snap.panels.values()]
+    return "\n".join(lines)
 
 
 def to_nagios(snap: Snapshot) -> str:
     """``MONTAGU <STATUS> - <summary> | <perfdata>`` then one detail line per panel."""
     bad = [p for p in snap.panels.values() if p.status is not Status.OK]
     if bad:
-        summary = "; ".join(f"{p.name} {p.status.value}: {p.summary}" for p in sorted(bad, key=lambda p: -p.status.rank))
+        worst_first = sorted(bad, key=lambda p: -p.status.rank)
+        summary = "; ".join(f"{p.name} {p.status.value}: {p.summary}" for p in worst_first)
     else:
         summary = "backup chain healthy: " + ", ".join(snap.panels)
     perf = " ".join(_perfdata(snap))
-    lines = [f"{NAGIOS_LABEL} {snap.status.value} - {summary.replace('|', '/')} | {perf}".rstrip(" |")]
-    lines += [f"{p.name}: {p.status.value} - {p.summary.replace('|', '/')}" for p in snap.panels.values()]
+    lines = [f"{NAGIOS_LABEL} {snap.status.value} - {_nagios_text(summary, 4000)} | {perf}".rstrip(" |")]
+    lines += [f"{_nagios_text(p.name, 40)}: {p.status.value} - {_nagios_text(p.summary, 1000)}"
+              for p in snap.panels.values()]
     return "\n".join(lines)
+
+
+def _nagios_text(text: str, limit: int) -> str:
+    """One line, no ``|`` (which starts perfdata)."""
+    return one_line(text, limit=limit).replace("|", "/")
 
 
 def _perfdata(snap: Snapshot) -> list[str]:
     out = []
     facts = {n: p.facts for n, p in snap.panels.items()}
     def add(label, value, unit):
-        if value is not None:
-            out.append(f"{label}={value}{unit};;;")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return  # unknown, or not a number: no perfdata rather than a broken one
+        out.append(f"{_LABEL_UNSAFE.sub('_', str(label))[:100]}={value}{unit};;;")
     b, w, s = facts.get("barman", {}), facts.get("wal", {}), facts.get("starport", {})
     add("last_backup_age", b.get("last_backup_age_seconds"), "s")
     add("backups", b.get("backups_available"), "")
@@ -46,7 +73,8 @@ def _perfdata(snap: Snapshot) -> list[str]:
     add("last_archived_age", w.get("last_archived_age_seconds"), "s")
     add("nightly_age", s.get("nightly_age_seconds"), "s")
     for t in s.get("targets", []):
-        add(f"starport_{t['name']}_age", t.get("age_seconds"), "s")
+        if isinstance(t, dict):
+            add(f"starport_{t.get('name')}_age", t.get("age_seconds"), "s")
     return out
 
 
@@ -98,5 +126,5 @@ def _gauge(registry, name: str, doc: str, value) -> None:
 
 
 def dumps(snap: Snapshot) -> str:
-    """JSON text of :func:`to_json`."""
-    return json.dumps(to_json(snap), indent=2)
+    """JSON text of :func:`to_json` (ASCII only: every non-ASCII character, cleaned or not, is escaped)."""
+    return json.dumps(to_json(snap), indent=2, ensure_ascii=True, default=str)

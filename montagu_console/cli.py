@@ -153,9 +153,7 @@ def _check(args: argparse.Namespace) -> int:
         except OSError as e:
             raise ConsoleError(f"--prometheus {args.prometheus}: cannot write: {e.strerror}") from None
     else:
-        print(f"{snap.status.value}  (checked {snap.checked_at:%Y-%m-%d %H:%M:%S %Z})")
-        for p in snap.panels.values():
-            print(f"  {p.name:<9} {p.status.value:<9} {p.summary}")
+        print(check.to_text(snap))
     return snap.status.exit_code
 
 

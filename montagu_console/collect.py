@@ -1,17 +1,20 @@
 """Run the probes and the health rules: one call per panel, or a whole snapshot.
 
 A panel never raises: a probe that cannot run gives an UNKNOWN panel naming the host and
-command, and every panel is bounded in time, so a dead host holds up nothing else.
+command (one line), and every panel is bounded in time, so a dead host holds up nothing else.
+Not even a bug prints a traceback: it becomes an UNKNOWN panel whose summary names it, and one
+log line at INFO (cron mail gets nothing it cannot read).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import datetime
 
 from . import health
+from .clock import utc_now
 from .config import Config
 from .errors import ConsoleError
 from .probes import ComponentDown, ProbeContext
@@ -20,23 +23,20 @@ from .probes.restore import probe_restore
 from .probes.starport import probe_starport
 from .redact import redact
 from .snapshot import PANELS, PanelResult, Snapshot, Status
+from .text import one_line
 from .transports import HostPool
 
 log = logging.getLogger(__name__)
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 class Collector:
     """Owns the host connections; refreshes panels on demand."""
 
-    def __init__(self, config: Config, *, clock: Callable[[], datetime] = utcnow):
+    def __init__(self, config: Config, *, clock: Callable[[], datetime] = utc_now):
         self.config = config
         self.clock = clock
         self.pool = HostPool(config.hosts, command_timeout=config.command_timeout)
-        self.ctx = ProbeContext(config, self.pool, clock)
+        self.ctx = ProbeContext(config, self.pool)
 
     @property
     def panel_deadline(self) -> float:
@@ -44,19 +44,20 @@ class Collector:
         return self.config.connect_timeout + 2 * self.config.command_timeout + 5
 
     async def panel(self, name: str) -> PanelResult:
-        """Probe and judge one panel; never raises."""
+        """Probe and judge one panel; never raises (cancellation aside), never prints a traceback."""
         try:
             return await asyncio.wait_for(self._panel(name), timeout=self.panel_deadline)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return health.unknown(name, f"{name} probe gave no answer in {self.panel_deadline:g} s", self.clock())
         except ComponentDown as e:
-            msg = redact(str(e))
+            msg = _reason(str(e))
             return PanelResult(name, Status.CRITICAL, msg, {}, self.clock(), None, msg)
         except ConsoleError as e:
-            return health.unknown(name, redact(str(e)), self.clock())
-        except Exception as e:  # a bug must not take the console down: show it as UNKNOWN
-            log.exception("%s probe failed", name)
-            return health.unknown(name, redact(f"{name} probe failed: {type(e).__name__}: {e}"), self.clock())
+            return health.unknown(name, _reason(str(e)), self.clock())
+        except Exception as e:  # a bug must not take the console down: show it as UNKNOWN, in one line
+            reason = _reason(f"{name} probe failed: {type(e).__name__}: {e}")
+            log.info("%s", reason)
+            return health.unknown(name, reason, self.clock())
 
     async def _panel(self, name: str) -> PanelResult:
         cfg, ctx = self.config, self.ctx
@@ -78,3 +79,8 @@ class Collector:
 
     async def close(self) -> None:
         await self.pool.close()
+
+
+def _reason(text: str) -> str:
+    """A panel's reason: one clean line, secrets redacted."""
+    return one_line(redact(text), limit=500)

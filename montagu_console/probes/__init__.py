@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from ..config import Config
 from ..errors import ConsoleError
@@ -26,11 +26,10 @@ class ComponentDown(ConsoleError):
 
 @dataclass
 class ProbeContext:
-    """What a probe needs: the config, one connection per host, a clock and a per-session cache."""
+    """What a probe needs: the config, one connection per host and a per-session cache."""
 
     config: Config
-    pool: "HostPool"
-    clock: Callable[[], datetime]
+    pool: HostPool
     cache: dict = field(default_factory=dict)
     shared: dict = field(default_factory=dict)
 

@@ -6,6 +6,7 @@ import asyncio
 
 from ..errors import ProbeError
 from ..snapshot import BarmanFacts, WalFacts
+from ..text import MAX_OUTPUT_BYTES, one_line
 from ..transports.base import CommandResult
 from . import ComponentDown, ProbeContext
 from . import barman_json as bj
@@ -17,8 +18,11 @@ async def run_barman(ctx: ProbeContext, *args: str, ok_codes=(0,)) -> CommandRes
     cfg = ctx.config.barman
     result = await ctx.once(("barman", args), lambda: ctx.pool.transport(cfg.host).run(
         [*cfg.command, *args], timeout=ctx.timeout))
+    if result.truncated:
+        raise ProbeError(f"{cfg.host}: barman {' '.join(args)}: output larger than {MAX_OUTPUT_BYTES} bytes "
+                         "(stopped reading and killed it)")
     if result.returncode not in ok_codes and not result.stdout.strip():
-        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        last = one_line((result.stderr.strip().splitlines() or ["no output"])[-1], limit=300)
         if result.returncode == 127 or "not found" in last:
             raise ProbeError(f"{cfg.host}: `{' '.join(cfg.command)}` not found: {last}")
         raise ProbeError(f"{cfg.host}: barman {' '.join(args)} exited {result.returncode}: {last}")
@@ -61,7 +65,7 @@ async def probe_barman(ctx: ProbeContext) -> BarmanFacts:
     checks = bj.parse_check(check_r.stdout, cfg.server)
     backups = bj.parse_list_backups(list_r.stdout, cfg.server)
     pg_version = status.get("pg_version") or None
-    pg_reachable = bool(pg_version) and not pg_version.startswith("FAILED") and not any(
+    pg_reachable = pg_version is not None and not pg_version.startswith("FAILED") and not any(
         c.name == "postgresql" and not c.ok for c in checks)
     return BarmanFacts(
         server=cfg.server,
@@ -102,11 +106,13 @@ async def probe_wal(ctx: ProbeContext) -> WalFacts:
     flush_lsn = client.get("flush_lsn") if client else None
     lag = None
     current = bj.lsn_to_int(server_lsn)
+    restart = bj.lsn_to_int(diag_slot["restart_lsn"]) if diag_slot else None
+    flushed = bj.lsn_to_int(flush_lsn)
     # The backlog is the WAL the primary keeps for the slot; it grows whenever barman stops reading.
-    if diag_slot and current is not None and bj.lsn_to_int(diag_slot["restart_lsn"]) is not None:
-        lag = max(0, current - bj.lsn_to_int(diag_slot["restart_lsn"]))
-    elif client and current is not None and bj.lsn_to_int(flush_lsn) is not None:
-        lag = max(0, current - bj.lsn_to_int(flush_lsn))
+    if current is not None and restart is not None:
+        lag = max(0, current - restart)
+    elif client and current is not None and flushed is not None:
+        lag = max(0, current - flushed)
     slot_active = diag_slot["active"] if diag_slot else (True if client else None)
     if slot_active is None and "replication slot" in checks and not checks["replication slot"].ok:
         slot_active = False if "not active" in checks["replication slot"].hint else None

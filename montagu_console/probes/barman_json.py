@@ -1,18 +1,25 @@
 """Parse barman's JSON output, both generations (3.4's and 3.19's field names).
 
 Pure functions over text: recorded output in ``tests/data`` exercises every branch. Each raises
-:class:`ProbeError` naming the command when the output cannot be understood.
+:class:`ProbeError` naming the command when the output cannot be understood, whatever its shape
+(a list where a dict is expected, a string instead of a number, missing keys): never another
+exception. The JSON is decoded with :func:`montagu_console.text.clean_json`, so every string the
+parsers return is clean (JSON escapes such as ``\u001b`` are decoded and then replaced).
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import re
-from datetime import datetime, timezone
-from typing import Any
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from ..errors import ProbeError
 from ..snapshot import BackupInfo, BarmanCheck
+from ..text import clean_json, one_line
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 SUPPORTED_MIN = (3, 4)
 SUPPORTED_MAX = (3, 19)
@@ -31,11 +38,28 @@ def parse_version(text: str) -> str:
     return version
 
 
+def shape_guard(command: str) -> Callable[[F], F]:
+    """Turn any slip on an unexpected shape inside a parser into one ProbeError line."""
+
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except (AttributeError, TypeError, KeyError, IndexError, ValueError, OverflowError) as e:
+                raise ProbeError(f"barman {command}: unexpected output shape ({type(e).__name__}: "
+                                 f"{one_line(str(e), limit=80)})") from None
+
+        return guarded  # type: ignore[return-value]
+
+    return wrap
+
+
 def load(text: str, command: str) -> Any:
-    """Decode barman JSON output, naming the command when it is not JSON."""
+    """Decode barman JSON output (strings cleaned), naming the command when it is not JSON."""
     try:
-        return json.loads(text)
-    except (json.JSONDecodeError, TypeError):
+        return clean_json(text)
+    except ValueError:
         raise ProbeError(f"barman {command}: output is not JSON: {_clip(text)!r}") from None
 
 
@@ -46,31 +70,39 @@ def server_section(data: Any, server: str, command: str) -> Any:
     errors = data.get("_ERROR")
     section = data.get(server)
     if errors and not section:
-        raise ProbeError(f"barman {command}: {'; '.join(map(str, errors))}")
+        said = "; ".join(map(str, errors)) if isinstance(errors, list) else str(errors)
+        raise ProbeError(f"barman {command}: {one_line(said, limit=300)}")
     if section is None:
         raise ProbeError(f"barman {command}: no server {server!r} in barman's output (check barman.server)")
     return section
 
 
+@shape_guard("status")
 def parse_status(text: str, server: str) -> dict[str, str]:
     """``barman -f json status SERVER`` -> {key: message}."""
     section = server_section(load(text, "status"), server, "status")
+    if not isinstance(section, dict):
+        raise ProbeError("barman status: unexpected output shape")
     return {k: str(v.get("message", "")) if isinstance(v, dict) else str(v) for k, v in section.items()}
 
 
+@shape_guard("check")
 def parse_check(text: str, server: str) -> tuple[BarmanCheck, ...]:
     """``barman -f json check SERVER`` -> every check with its hint."""
     section = server_section(load(text, "check"), server, "check")
+    if not isinstance(section, dict):
+        raise ProbeError("barman check: unexpected output shape")
     checks = []
     for key, value in sorted(section.items()):
         if not isinstance(value, dict) or "status" not in value:
-            raise ProbeError(f"barman check: unexpected entry {key!r}")
+            raise ProbeError(f"barman check: unexpected entry {one_line(key, limit=80)!r}")
         checks.append(BarmanCheck(key.replace("_", " "), value["status"] == "OK", str(value.get("hint", ""))))
     if not checks:
         raise ProbeError("barman check: no checks in the output")
     return tuple(checks)
 
 
+@shape_guard("list-backup")
 def parse_list_backups(text: str, server: str) -> tuple[BackupInfo, ...]:
     """``barman -f json list-backup SERVER`` -> backups, newest first."""
     section = server_section(load(text, "list-backup"), server, "list-backup")
@@ -86,13 +118,14 @@ def parse_list_backups(text: str, server: str) -> tuple[BackupInfo, ...]:
             end_time=_epoch(item.get("end_time_timestamp")),
             size_bytes=_int_or_none(item.get("size_bytes")),
             wal_size_bytes=_int_or_none(item.get("wal_size_bytes")),
-            name=item.get("backup_name"),
+            name=str(item["backup_name"]) if item.get("backup_name") is not None else None,
         ))
     backups.sort(key=lambda b: b.backup_id, reverse=True)
     return tuple(backups)
 
 
-def parse_replication_status(text: str, server: str, slot: str) -> dict[str, Any] | None:
+@shape_guard("replication-status")
+def parse_replication_status(text: str, server: str, slot: str) -> dict[str, Any]:
     """``barman -f json replication-status SERVER`` -> the streaming client on ``slot`` or None.
 
     Every barman streamer is called ``barman_receive_wal``: clients are told apart by slot.
@@ -102,12 +135,14 @@ def parse_replication_status(text: str, server: str, slot: str) -> dict[str, Any
     if not isinstance(section, dict):
         raise ProbeError("barman replication-status: unexpected output shape")
     client = None
-    for c in section.get("streaming_clients") or []:
+    clients = section.get("streaming_clients") or []
+    for c in clients if isinstance(clients, list) else []:
         if isinstance(c, dict) and c.get("replication_slot") == slot:
-            client = c
-    return {"server_lsn": section.get("server_lsn"), "client": client}
+            client = {k: _str_or_none(v) for k, v in c.items()}
+    return {"server_lsn": _str_or_none(section.get("server_lsn")), "client": client}
 
 
+@shape_guard("diagnose")
 def parse_diagnose(text: str, server: str) -> dict[str, Any]:
     """``barman diagnose`` -> the few WAL facts the console needs (nothing else is kept).
 
@@ -117,18 +152,19 @@ def parse_diagnose(text: str, server: str) -> dict[str, Any]:
     servers = data.get("servers") if isinstance(data, dict) else None
     if not isinstance(servers, dict) or server not in servers:
         raise ProbeError(f"barman diagnose: no server {server!r} in the output")
-    s = servers[server] or {}
-    status = s.get("status") or {}
+    s = _dict(servers[server])
+    status = _dict(s.get("status"))
     slot = status.get("replication_slot")
     last = None
-    per_tl = ((s.get("wals") or {}).get("last_archived_wal_per_timeline")) or {}
+    per_tl = _dict(_dict(s.get("wals")).get("last_archived_wal_per_timeline"))
     for info in per_tl.values():
-        if isinstance(info, dict) and info.get("name") and (last is None or info["name"] > last["name"]):
+        if isinstance(info, dict) and isinstance(info.get("name"), str) and info["name"] and (
+                last is None or info["name"] > last["name"]):
             last = info
     return {
-        "slot": {"name": slot[0], "active": bool(slot[1]), "restart_lsn": slot[2]}
+        "slot": {"name": _str_or_none(slot[0]), "active": bool(slot[1]), "restart_lsn": _str_or_none(slot[2])}
         if isinstance(slot, list) and len(slot) >= 3 else None,
-        "current_lsn": status.get("current_lsn") or status.get("xlogpos"),
+        "current_lsn": _str_or_none(status.get("current_lsn") or status.get("xlogpos")),
         "last_archived_wal": last["name"] if last else None,
         "last_archived_at": _epoch(last.get("time")) if last else None,
     }
@@ -136,7 +172,7 @@ def parse_diagnose(text: str, server: str) -> dict[str, Any]:
 
 def parse_size(text: str | None) -> int | None:
     """"183.4 MiB" -> bytes; None when barman printed nothing usable."""
-    m = re.match(r"\s*([\d.]+)\s*([KMGTP]?i?B)\s*$", text or "")
+    m = re.match(r"\s*(\d+(?:\.\d+)?)\s*([KMGTP]?i?B)\s*$", text if isinstance(text, str) else "")
     if not m:
         return None
     units = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "TiB": 1024**4, "PiB": 1024**5,
@@ -147,7 +183,7 @@ def parse_size(text: str | None) -> int | None:
 
 def lsn_to_int(lsn: str | None) -> int | None:
     """"0/2B170708" -> byte position."""
-    if not lsn or "/" not in lsn:
+    if not isinstance(lsn, str) or "/" not in lsn:
         return None
     hi, lo = lsn.split("/", 1)
     try:
@@ -157,16 +193,29 @@ def lsn_to_int(lsn: str | None) -> int | None:
 
 
 def _epoch(value: Any) -> datetime | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)) or value == "":
+        return None
     try:
-        return datetime.fromtimestamp(float(value), tz=timezone.utc) if value not in (None, "") else None
-    except (TypeError, ValueError):
+        return datetime.fromtimestamp(float(value), tz=UTC)
+    except (TypeError, ValueError, OverflowError, OSError):  # garbage, nan, or a year past 9999
         return None
 
 
 def _int_or_none(value: Any) -> int | None:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in (
+            float("inf"), float("-inf")):
+        return None
+    return int(value)
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None or isinstance(value, (dict, list)) else str(value)
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 def _clip(text: str | None, n: int = 80) -> str:
-    t = (text or "").strip().replace("\n", " ")
+    t = one_line(text or "", limit=4 * n)
     return t if len(t) <= n else t[: n - 1] + "…"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..text import one_line
+
 _START = re.compile(r"starting PostgreSQL \d+")
 _REDO_START = re.compile(r"redo starts at ([0-9A-F]+/[0-9A-F]+)")
 _REDO_PROGRESS = re.compile(r"redo in progress, elapsed time: ([\d.]+) s, current LSN: ([0-9A-F]+/[0-9A-F]+)")
@@ -41,7 +43,11 @@ def parse_startup(log: str) -> StartupProgress:
         if m := _REDO_START.search(line):
             phase, redo_start = "redo", m.group(1)
         elif m := _REDO_PROGRESS.search(line):
-            phase, elapsed, current = "redo", float(m.group(1)), m.group(2)
+            phase, current = "redo", m.group(2)
+            try:
+                elapsed = float(m.group(1))
+            except ValueError:  # "1.2.3": the pattern allows it, float() does not
+                elapsed = None
         elif m := _REDO_DONE.search(line):
             done = m.group(1)
         elif _READY.search(line):
@@ -49,5 +55,5 @@ def parse_startup(log: str) -> StartupProgress:
         elif _SHUT_DOWN.search(line):
             phase = "stopped"
         elif _FAILED.search(line) and not _BENIGN_FATAL.search(line):
-            phase, failure = "failed", line.strip()
+            phase, failure = "failed", one_line(line)
     return StartupProgress(phase, redo_start, current, done, elapsed, failure)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import posixpath
 
+from ..clock import parse_iso, parse_iso_or_none
 from ..snapshot import RestoreFacts
+from ..text import one_line
 from ..transports.base import FileMissing
 from . import ProbeContext
 from .barman_json import lsn_to_int
 from .pglog import parse_startup
 from .runs_state import last_drill, last_run
-from .timestamps import parse_timestamp
 
 WAL_SEGMENT = 16 * 1024 * 1024
 LOG_TAIL = 300
@@ -55,7 +56,7 @@ async def probe_restore(ctx: ProbeContext) -> RestoreFacts:
         last_restore_failed=_run_failed(restore_run),
         redo_lsn=progress.current_lsn or progress.redo_done_lsn,
         target_lsn=target,
-        log_tail=tuple(log.splitlines()[-40:]),
+        log_tail=tuple(one_line(line) for line in log.splitlines()[-40:]),
         last_drill=last_drill(ctx.config.state_dir),
     )
 
@@ -76,8 +77,8 @@ async def _data_restored_from(ctx: ProbeContext, docker):
     cfg = ctx.config.science
     path = posixpath.join(cfg.data_dir, ctx.config.nightly.timestamp_file)
     try:
-        return parse_timestamp((await docker.read_file_in_container(cfg.container, path)).decode())
-    except (FileMissing, ValueError, UnicodeDecodeError):
+        return parse_iso(await docker.read_file_in_container(cfg.container, path))
+    except (FileMissing, ValueError):
         return None
 
 
@@ -95,7 +96,7 @@ async def _target_lsn(ctx: ProbeContext, docker) -> str | None:
 
 def _redo_progress(progress, target: str | None):
     start, current, end = lsn_to_int(progress.redo_start_lsn), lsn_to_int(progress.current_lsn), lsn_to_int(target)
-    if None in (start, current, end) or end <= start:
+    if start is None or current is None or end is None or end <= start:
         return None, None
     done = max(0, current - start)
     percent = min(100.0, 100.0 * done / (end - start))
@@ -106,7 +107,8 @@ def _redo_progress(progress, target: str | None):
 
 
 def _run_time(run):
-    return parse_timestamp(run["finished_at"]) if run and run.get("finished_at") else None
+    finished = run.get("finished_at") if run else None
+    return parse_iso_or_none(finished) if isinstance(finished, str) else None
 
 
 def _run_failed(run) -> bool:

@@ -1,24 +1,33 @@
-"""Probe for the starport panel: the nightly copy's timestamp and bb8's metadata per target."""
+"""Probe for the starport panel: the nightly copy's timestamp and bb8's metadata per target.
+
+Files are read through the transports (bounded, killable, regular files only) and arrive as
+clean text; bb8's JSON is decoded with :func:`montagu_console.text.clean_json`, so the strings
+inside it are clean too.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import posixpath
 
+from ..clock import parse_iso
 from ..errors import ProbeError
 from ..snapshot import StarportFacts, StarportTarget
+from ..text import clean_json, one_line
 from ..transports.base import FileMissing
 from . import ProbeContext
-from .timestamps import parse_timestamp
+
+SHOWN = 60  # characters of an unreadable file quoted in a panel's reason
 
 
-async def read_nightly_timestamp(ctx: ProbeContext) -> bytes:
-    """The bytes of the nightly copy's timestamp file, from its volume or its directory."""
+async def read_nightly_timestamp(ctx: ProbeContext) -> str:
+    """The text of the nightly copy's timestamp file, from its volume or its directory."""
     cfg = ctx.config.nightly
     if cfg.path:
         path = posixpath.join(cfg.path, cfg.timestamp_file)
         return await ctx.pool.transport(cfg.host).read_file(path, timeout=ctx.timeout)
+    if not cfg.volume:
+        raise ProbeError(f"{cfg.host}: neither nightly.path nor nightly.volume is set")
     docker = ctx.pool.docker(cfg.host)
     mounts = await docker.containers_with_volume(cfg.volume)
     if not mounts:
@@ -34,13 +43,13 @@ async def probe_nightly(ctx: ProbeContext):
     cfg = ctx.config.nightly
     where = f"volume {cfg.volume}" if cfg.volume else cfg.path
     try:
-        raw = await read_nightly_timestamp(ctx)
+        text = await read_nightly_timestamp(ctx)
     except FileMissing:
         return None, f"{cfg.timestamp_file} missing in {where} (the copy is not usable)"
     try:
-        return parse_timestamp(raw.decode("utf-8", "replace")), None
+        return parse_iso(text), None
     except ValueError:
-        return None, f"unreadable {cfg.timestamp_file} in {where}: {raw[:60]!r}"
+        return None, f"unreadable {cfg.timestamp_file} in {where}: {one_line(text, limit=SHOWN)!r}"
 
 
 async def probe_target(ctx: ProbeContext, name: str) -> StarportTarget:
@@ -50,18 +59,22 @@ async def probe_target(ctx: ProbeContext, name: str) -> StarportTarget:
     meta_path = posixpath.join(cfg.path, name, "meta", "metadata.json")
     carried_path = posixpath.join(cfg.path, name, "data", cfg.volume, ctx.config.nightly.timestamp_file)
     try:
-        raw = await transport.read_file(meta_path, timeout=ctx.timeout)
+        text = await transport.read_file(meta_path, timeout=ctx.timeout)
     except FileMissing:
         return StarportTarget(name, None, f"{meta_path} missing (never backed up, or metadata lost)")
     try:
-        meta = json.loads(raw)
+        meta = clean_json(text)
+        if not isinstance(meta, dict):
+            raise ValueError("not a JSON object")
         last = meta.get("last_backup")
-        last_backup = parse_timestamp(last) if last else None
-    except (ValueError, AttributeError, TypeError):
-        return StarportTarget(name, None, f"{meta_path} is corrupt: {raw[:60]!r}")
+        if last is not None and not isinstance(last, str):
+            raise ValueError("last_backup is not a string")
+        last_backup = parse_iso(last) if last else None
+    except ValueError:
+        return StarportTarget(name, None, f"{meta_path} is corrupt: {one_line(text, limit=SHOWN)!r}")
     try:
-        carried = parse_timestamp((await transport.read_file(carried_path, timeout=ctx.timeout)).decode())
-    except (FileMissing, ValueError, UnicodeDecodeError):
+        carried = parse_iso(await transport.read_file(carried_path, timeout=ctx.timeout))
+    except (FileMissing, ValueError):
         carried = None
     return StarportTarget(name, last_backup, None, carried)
 

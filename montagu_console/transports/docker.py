@@ -16,17 +16,17 @@ import contextlib
 import http.client
 import io
 import posixpath
-import re
 import shlex
 import socket
 import struct
 import tarfile
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Sequence, TypeVar
+from typing import TypeVar
 
 import docker
 import docker.constants
@@ -34,8 +34,10 @@ import docker.errors
 import paramiko
 import requests
 
+from montagu_console.clock import parse_iso_or_none
 from montagu_console.errors import TransportError
-from montagu_console.transports.base import CommandResult, FileMissing
+from montagu_console.text import MAX_FILE_BYTES, MAX_OUTPUT_BYTES, clean, one_line
+from montagu_console.transports.base import CommandResult, FileMissing, decode_output
 
 T = TypeVar("T")
 
@@ -43,6 +45,8 @@ MAX_PARALLEL = 4  # calls in flight per endpoint
 GRACE = 0.5  # seconds the awaiting side allows beyond a call's timeout
 MAX_SYMLINKS = 8
 _DIR_BIT = 1 << 31  # Go os.ModeDir, as in the archive stat header
+_TAR_SLACK = 64 * 1024  # a one-file tar's header and padding beyond the file itself
+_EXEC_RAW_CAP = 2 * MAX_OUTPUT_BYTES + 64 * 1024  # both streams with their 8-byte frame headers
 
 
 @dataclass(frozen=True)
@@ -86,36 +90,60 @@ class DockerEndpoint:
                 info = api.inspect_container(name)
             except docker.errors.NotFound:
                 return None
-            state = info["State"]
-            never_finished = state["Running"] or state["Status"] == "created"
+            # the daemon's answer is host text like any other: odd shapes are an error, strings are cleaned
+            state = info.get("State") if isinstance(info, dict) else None
+            if not isinstance(state, dict) or not isinstance(state.get("Running"), bool):
+                raise TransportError(self.host_name, f"docker inspect {name}", "unexpected answer from the daemon")
+            running = state["Running"]
+            status = one_line(str(state.get("Status", "unknown")), limit=40)
+            code = state.get("ExitCode")
+            never_finished = running or status == "created"
             return ContainerState(
-                name=info["Name"].lstrip("/"),
-                status=state["Status"],
-                running=state["Running"],
-                exit_code=None if never_finished else state["ExitCode"],
+                name=one_line(str(info.get("Name") or name), limit=200).lstrip("/"),
+                status=status,
+                running=running,
+                exit_code=None if never_finished or not isinstance(code, int) else code,
                 started_at=parse_timestamp(state.get("StartedAt")),
                 finished_at=parse_timestamp(state.get("FinishedAt")),
-                image=info["Config"]["Image"],
+                image=one_line(str((info.get("Config") or {}).get("Image", "")), limit=200),
             )
 
         return await self._call(f"inspect {name}", op)
 
     async def container_logs(self, name: str, *, tail: int = 200) -> str:
-        """The last ``tail`` lines of stdout and stderr."""
+        """The last ``tail`` lines of stdout and stderr, as clean text of at most ``MAX_OUTPUT_BYTES``.
+
+        The log is streamed and reading stops at the cap (a few huge lines cannot fill memory).
+        """
 
         def op(api: docker.APIClient) -> str:
             try:
-                return api.logs(name, stdout=True, stderr=True, tail=tail).decode(errors="replace")
+                stream = api.logs(name, stdout=True, stderr=True, tail=tail, stream=True, follow=False)
             except docker.errors.NotFound:
                 raise TransportError(self.host_name, f"docker logs {name}", "no such container") from None
+            data, cut = bytearray(), False
+            try:
+                for chunk in stream:
+                    data += chunk
+                    if len(data) > MAX_OUTPUT_BYTES:
+                        cut = True
+                        break
+            finally:
+                with contextlib.suppress(Exception):
+                    stream.close()
+            return decode_output(bytes(data[:MAX_OUTPUT_BYTES]), cut)
 
         return await self._call(f"logs {name}", op)
 
-    async def read_file_in_container(self, name: str, path: str, *, max_bytes: int = 1_000_000) -> bytes:
-        """A file's bytes via the archive API (works on stopped containers); follows symlinks."""
+    async def read_file_in_container(self, name: str, path: str, *, max_bytes: int = MAX_FILE_BYTES) -> str:
+        """A regular file's clean text via the archive API (works on stopped containers); follows symlinks.
+
+        FIFOs, devices and directories are refused (the archive holds only their header), and so
+        is a file of more than ``max_bytes``.
+        """
         what = f"cp {name}:{path}"
 
-        def op(api: docker.APIClient) -> bytes:
+        def op(api: docker.APIClient) -> str:
             current = path
             for _ in range(MAX_SYMLINKS):
                 try:
@@ -124,6 +152,9 @@ class DockerEndpoint:
                     if "no such container" in str(e.explanation).lower():
                         raise TransportError(self.host_name, f"docker {what}", "no such container") from None
                     raise FileMissing(self.host_name, f"{name}:{path}") from None
+                if not isinstance(stat, dict) or not isinstance(stat.get("mode"), int):
+                    stream.close()
+                    raise TransportError(self.host_name, f"docker {what}", "unexpected answer from the daemon")
                 if stat.get("linkTarget"):
                     stream.close()
                     current = posixpath.join(posixpath.dirname(current), stat["linkTarget"])
@@ -131,17 +162,26 @@ class DockerEndpoint:
                 if stat["mode"] & _DIR_BIT:
                     stream.close()
                     raise TransportError(self.host_name, f"docker {what}", "is a directory")
-                if stat["size"] > max_bytes:
+                if not isinstance(stat.get("size"), int) or stat["size"] > max_bytes:
                     stream.close()
                     raise TransportError(self.host_name, f"docker {what}",
-                                         f"file is {stat['size']} bytes, more than {max_bytes}")
-                data = b"".join(stream)
-                with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-                    member = tar.next()
-                    f = tar.extractfile(member) if member is not None else None
-                    if f is None:
-                        raise TransportError(self.host_name, f"docker {what}", "not a regular file")
-                    return f.read()
+                                         f"file is {stat.get('size')} bytes, more than {max_bytes}")
+                data = bytearray()
+                for chunk in stream:  # the tar of one file: its header, the file, padding
+                    data += chunk
+                    if len(data) > max_bytes + _TAR_SLACK:
+                        stream.close()
+                        raise TransportError(self.host_name, f"docker {what}", f"file is more than {max_bytes} bytes")
+                try:
+                    with tarfile.open(fileobj=io.BytesIO(bytes(data))) as tar:
+                        member = tar.next()
+                        f = tar.extractfile(member) if member is not None and member.isreg() else None
+                        if f is None:
+                            raise TransportError(self.host_name, f"docker {what}", "not a regular file")
+                        return clean(f.read(max_bytes + 1), limit=max_bytes)
+                except tarfile.TarError:
+                    raise TransportError(self.host_name, f"docker {what}",
+                                         "unreadable archive from the daemon") from None
             raise TransportError(self.host_name, f"docker {what}", "too many levels of symbolic links")
 
         return await self._call(what, op)
@@ -154,7 +194,8 @@ class DockerEndpoint:
             for c in api.containers(all=True, filters={"volume": volume}):
                 for m in c.get("Mounts") or []:
                     if m.get("Name") == volume:
-                        found.append(VolumeMount(c["Names"][0].lstrip("/"), m["Destination"], c["State"] == "running"))
+                        found.append(VolumeMount(one_line(c["Names"][0], limit=200).lstrip("/"),
+                                                 one_line(m["Destination"], limit=4096), c["State"] == "running"))
             return sorted(found, key=lambda v: (v.container, v.destination))
 
         return await self._call(f"ps --filter volume={volume}", op)
@@ -162,7 +203,8 @@ class DockerEndpoint:
     async def exec(self, name: str, argv: Sequence[str], *, timeout: float, user: str | None = None) -> CommandResult:
         """Run ``argv`` in a running container; stdout and stderr kept apart.
 
-        On timeout the call returns, but the process is left running in the container.
+        On timeout the call returns, but the process is left running in the container. Past the
+        output cap, reading stops and the stream is closed (the process gets SIGPIPE on its next write).
         """
         argv = tuple(argv)
         what = f"exec {name} {shlex.join(argv)}"
@@ -178,19 +220,22 @@ class DockerEndpoint:
             conn = getattr(sock, "_sock", sock)
             try:
                 raw = _read_until_eof(conn, deadline)
-            except socket.timeout:
+            except TimeoutError:
                 raise TransportError(self.host_name, f"docker {what}", f"timed out after {timeout:g} s") from None
             finally:
                 with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
                 sock.close()
                 conn.close()
-            while (info := api.exec_inspect(exec_id))["Running"] and time.monotonic() < deadline:
+            cut = len(raw) > _EXEC_RAW_CAP
+            while not cut and (info := api.exec_inspect(exec_id))["Running"] and time.monotonic() < deadline:
                 time.sleep(0.02)  # the exit code lags the end of the output stream a little
-            out, err = _demux(raw)
-            code = info["ExitCode"] if info["ExitCode"] is not None else -1
-            return CommandResult(argv, code, out.decode(errors="replace"), err.decode(errors="replace"),
-                                 time.monotonic() - started)
+            out, err = _demux(raw[:_EXEC_RAW_CAP])
+            code = -1 if cut or info.get("ExitCode") is None else int(info["ExitCode"])
+            out_cut, err_cut = cut or len(out) > MAX_OUTPUT_BYTES, cut or len(err) > MAX_OUTPUT_BYTES
+            return CommandResult(argv, code, decode_output(out[:MAX_OUTPUT_BYTES], out_cut),
+                                 decode_output(err[:MAX_OUTPUT_BYTES], err_cut), time.monotonic() - started,
+                                 out_cut or err_cut)
 
         return await self._call(what, op, timeout=timeout)
 
@@ -217,10 +262,8 @@ class DockerEndpoint:
             return
         closing = asyncio.get_running_loop().run_in_executor(executor, self._reset, None)
         executor.shutdown(wait=False)
-        try:
+        with contextlib.suppress(TimeoutError):  # a thread stuck on a dead daemon ends at its own timeout
             await asyncio.wait_for(closing, self.timeout + GRACE)
-        except asyncio.TimeoutError:
-            pass  # a thread is stuck on the dead daemon; it ends at its own timeout
 
     # -- threads -----------------------------------------------------------------------------
 
@@ -231,7 +274,7 @@ class DockerEndpoint:
         future = asyncio.get_running_loop().run_in_executor(self._executor, self._guarded, what, op)
         try:
             return await asyncio.wait_for(future, budget + GRACE)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise TransportError(self.host_name, f"docker {what}", f"timed out after {budget:g} s") from None
 
     def _guarded(self, what: str, op: Callable[[docker.APIClient], T]) -> T:
@@ -240,10 +283,12 @@ class DockerEndpoint:
             client = self._connected()
             return op(client.api)
         except docker.errors.APIError as e:
-            raise TransportError(self.host_name, f"docker {what}", str(e.explanation or e)) from None
+            reason = one_line(str(e.explanation or e), limit=300)
+            raise TransportError(self.host_name, f"docker {what}", reason) from None
         except (docker.errors.DockerException, requests.RequestException, paramiko.SSHException, OSError) as e:
             self._reset(client)
-            raise TransportError(self.host_name, f"docker {self.url}", _unreachable(e, self.url, self.timeout)) from None
+            reason = one_line(_unreachable(e, self.url, self.timeout), limit=300)
+            raise TransportError(self.host_name, f"docker {self.url}", reason) from None
 
     def _connected(self) -> docker.DockerClient:
         if not self._lock.acquire(timeout=self.timeout):
@@ -282,25 +327,23 @@ def _unix_api_version(url: str, timeout: float) -> str:
         probe.close()
 
 
-def parse_timestamp(value: str | None) -> datetime | None:
-    """Docker's RFC 3339 timestamp (nanoseconds allowed); the zero time "0001-01-01..." is None."""
-    if not value or value.startswith("0001-01-01"):
+def parse_timestamp(value: object) -> datetime | None:
+    """Docker's RFC 3339 timestamp (nanoseconds allowed); the zero time "0001-01-01..." or garbage is None."""
+    if not isinstance(value, str) or value.startswith("0001-01-01"):
         return None
-    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", value)
-    if m is None:
-        raise ValueError(f"not a Docker timestamp: {value!r}")
-    zone = "+00:00" if m[3] == "Z" else m[3]
-    return datetime.fromisoformat(f"{m[1]}.{(m[2] or '')[:6]:0<6}{zone}")
+    return parse_iso_or_none(value)
 
 
 def _read_until_eof(sock, deadline: float) -> bytes:
+    """The multiplexed exec stream to its end, or to just past ``_EXEC_RAW_CAP`` bytes."""
     data = bytearray()
-    while True:
+    while len(data) <= _EXEC_RAW_CAP:
         sock.settimeout(max(deadline - time.monotonic(), 0.001))
         chunk = sock.recv(65536)
         if not chunk:
-            return bytes(data)
+            break
         data += chunk
+    return bytes(data)
 
 
 def _demux(raw: bytes) -> tuple[bytes, bytes]:

@@ -1,4 +1,11 @@
-"""Run commands and read files on the machine the console runs on."""
+"""Run commands and read files on the machine the console runs on.
+
+Every call is a child process in its own process group, read with a size cap and bounded by
+its timeout: past either, the whole group is killed, and nothing is ever waited on without a
+bound. File reads too are a child (``sh`` then ``head``), never an ``open()`` in the console:
+a FIFO or a hung NFS/sshfs mount would block a thread forever, and ``asyncio.run`` waits for
+its threads at exit.
+"""
 
 from __future__ import annotations
 
@@ -8,76 +15,114 @@ import os
 import shlex
 import signal
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
-from montagu_console.errors import TransportError
-from montagu_console.transports.base import CommandResult, FileMissing
+from ..errors import TransportError
+from ..text import MAX_FILE_BYTES, MAX_OUTPUT_BYTES, one_line
+from .base import READ_MISSING, READ_REFUSED, READ_SCRIPT, CommandResult, FileMissing, decode_output, file_text
+
+_CHUNK = 65536
+REAP_SECONDS = 1.0  # how long a killed group is given to exit before the call returns anyway
 
 
 class LocalTransport:
-    """The local host: subprocesses (each in its own process group) and plain file reads."""
+    """The local host: subprocesses (each in its own process group), output capped while reading."""
 
     def __init__(self, name: str):
         self.name = name
 
     async def run(self, argv: Sequence[str], *, timeout: float, input: str | None = None) -> CommandResult:
-        """Run ``argv`` without a shell; on timeout kill its whole process group."""
+        """Run ``argv`` without a shell; on timeout, or past ``MAX_OUTPUT_BYTES``, kill its process group."""
         argv = tuple(argv)
-        command_line = shlex.join(argv)
+        code, (out, out_cut), (err, err_cut), seconds = await self._capture(
+            argv, timeout, input.encode() if input is not None else None, MAX_OUTPUT_BYTES, shlex.join(argv))
+        return CommandResult(argv, code, decode_output(out, out_cut), decode_output(err, err_cut), seconds,
+                             out_cut or err_cut)
+
+    async def read_file(self, path: str, *, timeout: float, limit: int = MAX_FILE_BYTES) -> str:
+        """The clean text of the regular file ``path`` (``~`` expanded), at most ``limit`` bytes.
+
+        FileMissing if it does not exist; TransportError naming the host and path for a FIFO,
+        a device, a directory, a file bigger than ``limit``, or a read that does not end in time.
+        """
+        what = f"read {path}"
+        argv = ("sh", "-c", READ_SCRIPT, "sh", os.path.expanduser(path), str(limit + 1))
+        code, (out, _), (err, _), _ = await self._capture(argv, timeout, None, limit + 1, what)
+        if code == READ_MISSING:
+            raise FileMissing(self.name, path)
+        if code != 0:
+            raise TransportError(self.name, what, _read_failure(code, err))
+        return file_text(self.name, path, out, limit)
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    async def _capture(self, argv: tuple[str, ...], timeout: float, data: bytes | None, limit: int,
+                       what: str) -> tuple[int, tuple[bytes, bool], tuple[bytes, bool], float]:
+        """(returncode, (stdout, cut), (stderr, cut), seconds); each stream keeps at most ``limit`` bytes."""
         started = time.monotonic()
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
-                stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.PIPE if data is not None else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
             )
         except FileNotFoundError:
-            raise TransportError(self.name, command_line, "command not found") from None
+            raise TransportError(self.name, what, "command not found") from None
         except OSError as e:
-            raise TransportError(self.name, command_line, f"cannot start: {e.strerror or e}") from None
+            raise TransportError(self.name, what, f"cannot start: {one_line(e.strerror or str(e))}") from None
         try:
-            data = input.encode() if input is not None else None
-            out, err = await asyncio.wait_for(proc.communicate(data), timeout)
+            out, err, _ = await asyncio.wait_for(asyncio.gather(
+                _drain(proc, proc.stdout, limit), _drain(proc, proc.stderr, limit), _feed(proc, data)), timeout)
+            code = await asyncio.wait_for(proc.wait(), max(timeout - (time.monotonic() - started), REAP_SECONDS))
         except BaseException as e:  # timeout or cancellation: leave nothing behind
             _kill_group(proc.pid)
-            with contextlib.suppress(asyncio.TimeoutError):  # reap it and let the pipes close
-                await asyncio.wait_for(proc.communicate(), 1)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(proc.wait(), REAP_SECONDS)
             if isinstance(e, asyncio.TimeoutError):
-                raise TransportError(self.name, command_line, f"timed out after {timeout:g} s") from None
+                raise TransportError(self.name, what, f"timed out after {timeout:g} s") from None
             raise
-        return CommandResult(
-            argv=argv,
-            returncode=proc.returncode,
-            stdout=out.decode(errors="replace"),
-            stderr=err.decode(errors="replace"),
-            seconds=time.monotonic() - started,
-        )
-
-    async def read_file(self, path: str, *, timeout: float) -> bytes:
-        """Return the bytes of ``path`` (``~`` expanded); FileMissing if it does not exist."""
-        full = os.path.expanduser(path)
-        try:
-            return await asyncio.wait_for(asyncio.to_thread(_read_bytes, full), timeout)
-        except FileNotFoundError:
-            raise FileMissing(self.name, path) from None
-        except asyncio.TimeoutError:
-            raise TransportError(self.name, f"read {path}", f"timed out after {timeout:g} s") from None
-        except OSError as e:
-            raise TransportError(self.name, f"read {path}", (e.strerror or str(e)).lower()) from None
-
-    async def close(self) -> None:
-        """Nothing to release."""
+        return code, out, err, time.monotonic() - started
 
 
-def _read_bytes(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
+async def _drain(proc: asyncio.subprocess.Process, stream: asyncio.StreamReader | None,
+                 limit: int) -> tuple[bytes, bool]:
+    """Read ``stream`` to its end, or up to ``limit`` bytes: then kill the group and stop reading."""
+    buf = bytearray()
+    if stream is None:
+        return b"", False
+    while chunk := await stream.read(_CHUNK):
+        room = limit - len(buf)
+        if len(chunk) > room:
+            buf += chunk[:room]
+            _kill_group(proc.pid)
+            return bytes(buf), True
+        buf += chunk
+    return bytes(buf), False
+
+
+async def _feed(proc: asyncio.subprocess.Process, data: bytes | None) -> None:
+    if data is None or proc.stdin is None:
+        return
+    try:
+        proc.stdin.write(data)
+        await proc.stdin.drain()
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the command did not read all of its input: its output says what it made of that
+    finally:
+        proc.stdin.close()
+
+
+def _read_failure(code: int, err: bytes) -> str:
+    """One line for a failed read: the script's refusal, or ``head``'s reason (``permission denied``)."""
+    line = one_line(err, limit=300) or f"exit status {code}"
+    if code == READ_REFUSED:
+        return line
+    return line.rsplit(": ", 1)[-1].lower()
 
 
 def _kill_group(pgid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -7,6 +7,7 @@ only tie up its own threads; the awaiting side is bounded by ``asyncio.wait_for`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import getpass
 import logging
@@ -14,16 +15,19 @@ import os
 import select
 import shlex
 import socket
+import stat
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Sequence, TypeVar
+from typing import TypeVar
 
 import paramiko
 
 from montagu_console.config import HostConfig
 from montagu_console.errors import TransportError
-from montagu_console.transports.base import CommandResult, FileMissing
+from montagu_console.text import MAX_FILE_BYTES, MAX_OUTPUT_BYTES, one_line
+from montagu_console.transports.base import CommandResult, FileMissing, decode_output, file_text
 
 # paramiko's transport thread logs tracebacks when a connect is abandoned; with no handler at
 # all, Python would print them to stderr, over the console's screen.
@@ -69,9 +73,12 @@ class SSHTransport:
         argv = tuple(argv)
         return await self._call(shlex.join(argv), timeout, self._run, argv, input)
 
-    async def read_file(self, path: str, *, timeout: float) -> bytes:
-        """Read a file over SFTP; ``~/`` is the login home. Raises FileMissing."""
-        return await self._call(f"sftp {path}", timeout, self._read, path)
+    async def read_file(self, path: str, *, timeout: float, limit: int = MAX_FILE_BYTES) -> str:
+        """A regular file's clean text over SFTP (at most ``limit`` bytes); ``~/`` is the login home.
+
+        Raises FileMissing; TransportError for a FIFO, device or directory, a bigger file, or a timeout.
+        """
+        return await self._call(f"sftp {path}", timeout, self._read, path, limit)
 
     async def close(self) -> None:
         """Close the connection and the host's threads; a later call connects again."""
@@ -80,82 +87,96 @@ class SSHTransport:
             return
         closing = asyncio.get_running_loop().run_in_executor(executor, self._drop)
         executor.shutdown(wait=False)
-        try:
+        with contextlib.suppress(TimeoutError):  # a thread stuck on a dead host ends at its own timeout
             await asyncio.wait_for(closing, self._connect_timeout + GRACE)
-        except asyncio.TimeoutError:
-            pass  # a thread is stuck on the dead host; it ends at its own timeout
 
     # -- threads -----------------------------------------------------------------------------
 
-    async def _call(self, what: str, timeout: float, fn: Callable[..., T], *args) -> T:
+    async def _call(self, what: str, timeout: float, fn: Callable[..., T], *args: object) -> T:
         deadline = time.monotonic() + timeout
         if self._executor is None:
             self._executor = ThreadPoolExecutor(MAX_PARALLEL, thread_name_prefix=f"ssh-{self.name}")
-        future = asyncio.get_running_loop().run_in_executor(self._executor, fn, *args, deadline, timeout)
+        future = asyncio.get_running_loop().run_in_executor(self._executor, lambda: fn(*args, deadline, timeout))
         try:
             return await asyncio.wait_for(future, timeout + GRACE)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise TransportError(self.name, what, f"timed out after {timeout:g} s") from None
 
     def _run(self, argv: tuple[str, ...], input: str | None, deadline: float, timeout: float) -> CommandResult:
         command_line = shlex.join(argv)
         started = time.monotonic()
         chan = self._open_session(deadline)
+        out, err = bytearray(), bytearray()
+        cut = False  # past the cap: stop reading, close the channel (the command gets SIGPIPE)
         try:
             chan.settimeout(max(deadline - time.monotonic(), 0.01))
             chan.exec_command(command_line)
             if input is not None:
                 chan.sendall(input.encode())
             chan.shutdown_write()
-            out, err = bytearray(), bytearray()
-            while True:
-                while chan.recv_ready():
-                    out += chan.recv(_CHUNK)
-                while chan.recv_stderr_ready():
-                    err += chan.recv_stderr(_CHUNK)
-                if chan.eof_received or chan.closed:
+            while not cut:
+                while not cut and chan.recv_ready():
+                    cut = _take(out, chan.recv(_CHUNK))
+                while not cut and chan.recv_stderr_ready():
+                    cut = _take(err, chan.recv_stderr(_CHUNK))
+                if cut or chan.eof_received or chan.closed:
                     break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise socket.timeout
+                    raise TimeoutError
                 select.select([chan], [], [], remaining)
-            out += _drain(chan.recv)
-            err += _drain(chan.recv_stderr)
-            if not chan.status_event.wait(max(deadline - time.monotonic(), 0)):
-                raise socket.timeout
-            status = chan.recv_exit_status()
-        except socket.timeout:
+            cut = cut or _drain(chan.recv, out) or _drain(chan.recv_stderr, err)
+            if cut:
+                status = -1
+            else:
+                if not chan.status_event.wait(max(deadline - time.monotonic(), 0)):
+                    raise TimeoutError
+                status = chan.recv_exit_status()
+        except TimeoutError:
             raise TransportError(self.name, command_line, f"timed out after {timeout:g} s") from None
         except (paramiko.SSHException, EOFError, OSError) as e:
             raise TransportError(self.name, command_line, f"connection lost ({_describe(e)})") from None
         finally:
             chan.close()
-        return CommandResult(argv, status, out.decode(errors="replace"), err.decode(errors="replace"),
-                             time.monotonic() - started)
+        out_cut, err_cut = len(out) > MAX_OUTPUT_BYTES, len(err) > MAX_OUTPUT_BYTES
+        return CommandResult(argv, status, decode_output(bytes(out[:MAX_OUTPUT_BYTES]), out_cut),
+                             decode_output(bytes(err[:MAX_OUTPUT_BYTES]), err_cut), time.monotonic() - started, cut)
 
-    def _read(self, path: str, deadline: float, timeout: float) -> bytes:
+    def _read(self, path: str, limit: int, deadline: float, timeout: float) -> str:
+        """A regular file over SFTP: stat first (a FIFO or device is refused unopened), then ``limit + 1`` bytes."""
         remote = "." if path in ("~", "~/") else path[2:] if path.startswith("~/") else path
+        what = f"sftp {path}"
         chan = self._open_session(deadline)
         try:
             chan.settimeout(max(deadline - time.monotonic(), 0.01))
             chan.invoke_subsystem("sftp")
-            with paramiko.SFTPClient(chan) as sftp, sftp.open(remote, "rb") as f:
-                f.prefetch()
-                return f.read()
+            with paramiko.SFTPClient(chan) as sftp:
+                mode = sftp.stat(remote).st_mode or 0  # follows symbolic links, as the read would
+                if stat.S_ISDIR(mode):
+                    raise TransportError(self.name, what, "is a directory")
+                if not stat.S_ISREG(mode):
+                    raise TransportError(self.name, what, "not a regular file")
+                with sftp.open(remote, "rb") as f:
+                    data = f.read(limit + 1)
         except FileNotFoundError:
             raise FileMissing(self.name, path) from None
-        except socket.timeout:
-            raise TransportError(self.name, f"sftp {path}", f"timed out after {timeout:g} s") from None
+        except TimeoutError:
+            raise TransportError(self.name, what, f"timed out after {timeout:g} s") from None
         except (paramiko.SSHException, EOFError, OSError) as e:
-            raise TransportError(self.name, f"sftp {path}", _describe(e)) from None
+            raise TransportError(self.name, what, one_line(_describe(e), limit=300)) from None
         finally:
             chan.close()
+        if len(data) > limit:
+            raise TransportError(self.name, what, f"file is larger than {limit} bytes (not read)")
+        return file_text(self.name, path, data, limit)
 
     def _open_session(self, deadline: float) -> paramiko.Channel:
         """A new channel on the shared connection; reconnects once if the connection died."""
         for last_try in (False, True):
             client = self._connected(deadline)
             transport = client.get_transport()
+            if transport is None:
+                raise TransportError(self.name, self.target, "connection lost")
             while True:
                 try:
                     return transport.open_session(timeout=max(deadline - time.monotonic(), 0.01))
@@ -177,7 +198,8 @@ class SSHTransport:
             raise TransportError(self.name, self.target, "timed out waiting for another call to connect")
         try:
             client = self._client
-            if client is not None and client.get_transport() is not None and client.get_transport().is_active():
+            live = client.get_transport() if client is not None else None
+            if client is not None and live is not None and live.is_active():
                 return client
             if client is not None:
                 client.close()
@@ -218,7 +240,9 @@ class SSHTransport:
         except Exception as e:
             client.close()
             raise TransportError(self.name, self.target, self._connect_reason(e, timeout)) from None
-        client.get_transport().set_keepalive(KEEPALIVE)
+        transport = client.get_transport()
+        if transport is not None:
+            transport.set_keepalive(KEEPALIVE)
         return client
 
     def _connect_reason(self, e: Exception, timeout: float) -> str:
@@ -269,17 +293,24 @@ def _resolve(config: HostConfig) -> tuple[dict, str]:
     return params, known_hosts
 
 
-def _drain(recv: Callable[[int], bytes]) -> bytes:
-    data = bytearray()
+def _take(buf: bytearray, chunk: bytes) -> bool:
+    """Add ``chunk`` to ``buf``; True once ``buf`` holds more than the output cap."""
+    buf += chunk
+    return len(buf) > MAX_OUTPUT_BYTES
+
+
+def _drain(recv: Callable[[int], bytes], buf: bytearray) -> bool:
+    """Read what is left into ``buf``; True if it went past the output cap (reading stopped there)."""
     while chunk := recv(_CHUNK):
-        data += chunk
-    return bytes(data)
+        if _take(buf, chunk):
+            return True
+    return False
 
 
 def _describe(e: BaseException) -> str:
     """A short reason for a socket or SSH error."""
     if isinstance(e, paramiko.ssh_exception.NoValidConnectionsError):
-        codes = {err.errno for err in e.errors.values()}
+        codes = {getattr(err, "errno", None) for err in e.errors.values()}
         if codes == {errno.ECONNREFUSED}:
             return "connection refused"
         if codes == {errno.EHOSTUNREACH}:

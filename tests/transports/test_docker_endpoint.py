@@ -150,9 +150,9 @@ async def test_logs_include_both_streams_and_honour_tail(dlab, dock):
 
 
 async def test_read_file_in_running_and_stopped_containers(dlab, dock):
-    assert await dock.read_file_in_container(dlab.running, "/tmp/probe.txt") == b"hello\n"
-    assert await dock.read_file_in_container(dlab.running, "/tmp/link") == b"hello\n"
-    assert await dock.read_file_in_container(dlab.exited, "/tmp/last.txt") == b"bye\n"
+    assert await dock.read_file_in_container(dlab.running, "/tmp/probe.txt") == "hello\n"
+    assert await dock.read_file_in_container(dlab.running, "/tmp/link") == "hello\n"
+    assert await dock.read_file_in_container(dlab.exited, "/tmp/last.txt") == "bye\n"
 
 
 async def test_read_file_in_container_errors(dlab, dock):

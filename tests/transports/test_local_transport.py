@@ -57,10 +57,10 @@ async def test_missing_command_is_reported():
     assert str(e.value) == "annex: montagu-no-such-command --x: command not found"
 
 
-async def test_read_file_expands_home(isolated_home):
-    (isolated_home / "probe.txt").write_bytes(b"\x00\xffdata")
-    assert await local.read_file("~/probe.txt", timeout=5) == b"\x00\xffdata"
-    assert await local.read_file(str(isolated_home / "probe.txt"), timeout=5) == b"\x00\xffdata"
+async def test_read_file_expands_home_and_gives_clean_text(isolated_home):
+    (isolated_home / "probe.txt").write_bytes(b"\x00\xffdata\x1b[2J")
+    assert await local.read_file("~/probe.txt", timeout=5) == "\ufffd\ufffddata\ufffd"
+    assert await local.read_file(str(isolated_home / "probe.txt"), timeout=5) == "\ufffd\ufffddata\ufffd"
 
 
 async def test_read_missing_file_raises_file_missing():

@@ -2,7 +2,7 @@ from datetime import timezone
 
 import pytest
 
-from montagu_console.probes.timestamps import parse_timestamp
+from montagu_console.clock import parse_iso as parse_timestamp
 
 
 def test_rfc3339_ns_from_date():
