@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import json
+
 import pytest
 
 from montagu_console.errors import ProbeError
@@ -108,3 +110,68 @@ def test_lsn_arithmetic():
     assert bj.lsn_to_int("0/2B170708") - bj.lsn_to_int("0/2B000000") == 0x170708
     assert bj.lsn_to_int("1/0") == 1 << 32
     assert bj.lsn_to_int(None) is None and bj.lsn_to_int("junk") is None
+
+
+# -- odd shapes (finding 12): one ProbeError line, never another exception ----------------------
+
+ODD = [
+    "[]", "[1, 2]", '"text"', "3", "null", "true",
+    '{"montagu": []}', '{"montagu": "x"}', '{"montagu": 7}', '{"montagu": null}',
+    '{"montagu": {"x": []}}', '{"montagu": {"x": {"status": []}}}', '{"montagu": {"x": {"hint": "no status"}}}',
+    '{"montagu": [1, "a", null]}', '{"montagu": [{"backup_id": []}]}',
+    '{"montagu": [{"backup_id": "b", "end_time_timestamp": "soon", "size_bytes": "12", "wal_size_bytes": 1e400}]}',
+    '{"montagu": [{"backup_id": "b", "end_time_timestamp": 1e300}]}',
+    '{"montagu": {"streaming_clients": "x", "server_lsn": [1]}}',
+    '{"montagu": {"streaming_clients": [{"replication_slot": "barman", "flush_lsn": {"a": 1}}]}}',
+    '{"_ERROR": "just a string"}', '{"_ERROR": [{"nested": true}]}',
+    '{"servers": []}', '{"servers": {"montagu": []}}', '{"servers": {"montagu": {"status": []}}}',
+    '{"servers": {"montagu": {"status": {"replication_slot": [1]}, "wals": []}}}',
+    '{"servers": {"montagu": {"status": {"replication_slot": ["s", 1, 2]}, '
+    '"wals": {"last_archived_wal_per_timeline": {"1": {"name": 5, "time": "x"}, "2": []}}}}}',
+    '{"servers": {"montagu": {"wals": {"last_archived_wal_per_timeline": [1]}}}}',
+]
+PARSERS = {
+    "status": lambda t: bj.parse_status(t, "montagu"),
+    "check": lambda t: bj.parse_check(t, "montagu"),
+    "list-backup": lambda t: bj.parse_list_backups(t, "montagu"),
+    "replication-status": lambda t: bj.parse_replication_status(t, "montagu", "barman"),
+    "diagnose": lambda t: bj.parse_diagnose(t, "montagu"),
+}
+
+
+def _plain(value):
+    return value is None or isinstance(value, (str, int, bool)) or hasattr(value, "tzinfo")
+
+
+@pytest.mark.parametrize("out", ODD)
+@pytest.mark.parametrize("command", PARSERS)
+def test_odd_shapes_give_a_probe_error_or_typed_facts(command, out):
+    try:
+        result = PARSERS[command](out)
+    except ProbeError as e:
+        assert "\n" not in str(e) and str(e).startswith(f"barman {command}")
+        return
+    # a tolerated shape comes back typed: what the probes read is a string, a number or None
+    if command == "status":
+        assert all(isinstance(k, str) and isinstance(v, str) for k, v in result.items())
+    elif command in ("check", "list-backup"):
+        assert all(_plain(v) for item in result for v in vars(item).values())
+    elif command == "replication-status":
+        assert _plain(result["server_lsn"])
+        assert result["client"] is None or all(_plain(v) for v in result["client"].values())
+    else:
+        assert all(_plain(result[k]) for k in ("current_lsn", "last_archived_wal", "last_archived_at"))
+        assert result["slot"] is None or all(_plain(v) for v in result["slot"].values())
+
+
+def test_list_backup_numbers_as_strings_are_unknown_not_a_crash():
+    (b,) = bj.parse_list_backups('{"montagu": [{"backup_id": "b", "end_time_timestamp": "soon", '
+                                 '"size_bytes": "12", "wal_size_bytes": 1e400}]}', "montagu")
+    assert (b.end_time, b.size_bytes, b.wal_size_bytes) == (None, None, None)
+
+
+def test_escapes_inside_json_strings_are_cleaned():
+    out = json.dumps({"montagu": {"archiver_errors": {"status": "FAILED",
+                                                        "hint": "\u001b]0;pwned\u0007[/] \u001b[2J"}}})
+    (check,) = bj.parse_check(out, "montagu")
+    assert check.hint == "\ufffd[/] \ufffd" and not check.ok

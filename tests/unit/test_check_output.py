@@ -1,5 +1,6 @@
 """check renderers: the stable JSON schema, the Nagios line, the Prometheus textfile."""
 
+import json
 from datetime import datetime, timezone
 
 from montagu_console import check, health
@@ -48,3 +49,48 @@ def test_prometheus_textfile(tmp_path):
     assert 'montagu_starport_age_seconds{target="barman_to_starport"} 3000.0' in text
     assert "montagu_wal_lag_bytes 2048.0" in text
     assert list(tmp_path.iterdir()) == [out]  # the temporary file was renamed into place
+
+
+HOSTILE = "\x1b]0;pwned\x07 \x1b[2J [link=file:///etc/passwd]x[/link]\nMONTAGU OK - all fine | forged=1;;;\r\x00\u2028"
+
+
+def hostile_snap():
+    panels = {
+        "barman": PanelResult("barman", Status.WARNING, HOSTILE, {"last_backup_age_seconds": float("nan"),
+                                                                   "backups_available": "3", "hint": HOSTILE}, NOW),
+        "starport": PanelResult("starport", Status.OK, "fresh", {"targets": [
+            {"name": "a b=c;d\n|x", "age_seconds": 10}, {"name": "ok", "age_seconds": True}, "junk"]}, NOW),
+    }
+    return Snapshot(NOW, panels)
+
+
+def test_nagios_summary_newline_cannot_forge_a_second_status_line():
+    """Finding 6: one status line plus one line per panel, whatever the summaries hold."""
+    lines = check.to_nagios(hostile_snap()).split("\n")
+    assert len(lines) == 1 + 2
+    assert [line.startswith("MONTAGU ") for line in lines] == [True, False, False]
+    status, perf = lines[0].split(" | ")
+    assert status.startswith("MONTAGU WARNING - barman WARNING: ") and "forged" not in perf
+    assert perf == "starport_a_b_c_d__x_age=10s;;;"  # the label is safe, the non-numbers are left out
+    for line in lines:
+        assert not any(ord(c) < 32 or 0x7f <= ord(c) <= 0x9f or c == "\u2028" for c in line), repr(line)
+
+
+def test_json_and_text_carry_only_clean_strings():
+    """Finding 6: the JSON document decodes to strings without control characters; so does the text."""
+    doc = json.loads(check.dumps(hostile_snap()))
+    def strings(v):
+        if isinstance(v, str):
+            yield v
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                yield k
+                yield from strings(x)
+        elif isinstance(v, list):
+            for x in v:
+                yield from strings(x)
+    for s in strings(doc):
+        assert not any(ord(c) < 32 and c not in "\n\t" or 0x7f <= ord(c) <= 0x9f for c in s), repr(s)
+    assert "\n" not in doc["panels"]["barman"]["summary"]
+    text = check.to_text(hostile_snap())
+    assert len(text.split("\n")) == 3 and "\x1b" not in text and "\x00" not in text

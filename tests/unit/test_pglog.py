@@ -45,3 +45,15 @@ def test_failed_start():
     log = START + "2026-11-25 05:00:00.300 UTC [7] PANIC:  could not locate a valid checkpoint record\n"
     p = parse_startup(log)
     assert p.phase == "failed" and "checkpoint" in p.failure
+
+
+def test_failure_line_is_one_clean_line():
+    log = "LOG:  starting PostgreSQL 15.4\nFATAL:  could not open file \x1b]0;pwned\x07\tx [/]\n"
+    progress = parse_startup(log)
+    assert progress.phase == "failed" and progress.failure == "FATAL: could not open file \ufffd x [/]"
+
+
+def test_unparsable_elapsed_time_is_unknown_not_a_crash():
+    log = "starting PostgreSQL 15.4\nredo in progress, elapsed time: 1.2.3 s, current LSN: 0/3000000\n"
+    progress = parse_startup(log)
+    assert (progress.phase, progress.elapsed_seconds, progress.current_lsn) == ("redo", None, "0/3000000")
