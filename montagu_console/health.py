@@ -1,7 +1,10 @@
 """Health rules: pure functions from typed facts to a panel status and a one-line summary.
 
 No I/O and no clock of their own: ``now`` is passed in, so every row of the rules table in
-the spec (section 4) has a unit test. Each returns a :class:`PanelResult` whose ``facts`` dict
+the spec (section 4) has a unit test. Ages come from :func:`clock.age_seconds` and are reported
+as computed (negative for a stamp in the future). A stamp more than
+``clock.FUTURE_TOLERANCE_SECONDS`` ahead is never fresh: it is a WARNING saying "in the
+future: clock skew?", and the fact's own age rules are not applied to it. Each returns a :class:`PanelResult` whose ``facts`` dict
 is exactly what ``check --json`` prints for the panel.
 """
 
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from .clock import FUTURE_TOLERANCE_SECONDS, age_seconds, in_future, parse_iso_or_none
 from .config import BarmanConfig, NightlyConfig, ScienceConfig, StarportConfig, WalConfig
 from .humanfmt import age, size
 from .snapshot import (
@@ -29,8 +33,10 @@ def unknown(name: str, reason: str, now: datetime) -> PanelResult:
     return PanelResult(name, Status.UNKNOWN, reason, {}, now, None, reason)
 
 
-def _seconds(now: datetime, then: datetime | None) -> int | None:
-    return None if then is None else int((now - then).total_seconds())
+def _future(what: str, seconds: int) -> tuple[Status, str]:
+    """The finding for a stamp beyond the clock-skew tolerance: a WARNING, never fresh."""
+    return (Status.WARNING, f"{what} is {age(-seconds)} in the future: clock skew? "
+                            f"(more than {age(FUTURE_TOLERANCE_SECONDS)} ahead of this clock)")
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -50,7 +56,7 @@ def _result(name: str, findings: list[tuple[Status, str]], ok_summary: str, fact
 def judge_barman(f: BarmanFacts, cfg: BarmanConfig, now: datetime) -> PanelResult:
     """barman: PostgreSQL reachable, every check OK, a recent backup, no FAILED backup."""
     last = f.last_backup
-    last_age = _seconds(now, last.end_time) if last else None
+    last_age = age_seconds(now, last.end_time) if last else None
     facts = {
         "server": f.server,
         "barman_version": f.barman_version,
@@ -79,6 +85,8 @@ def judge_barman(f: BarmanFacts, cfg: BarmanConfig, now: datetime) -> PanelResul
         findings.append((Status.CRITICAL, "no backups available"))
     elif last_age is None:
         findings.append((Status.CRITICAL, f"last backup {last.backup_id} has no end time"))
+    elif in_future(last_age):
+        findings.append(_future(f"last backup {last.backup_id}", last_age))
     elif last_age > cfg.backup_critical_days * DAY:
         findings.append((Status.CRITICAL, f"last backup {age(last_age)} old (limit {cfg.backup_critical_days:g} days)"))
     elif last_age > cfg.backup_warning_days * DAY:
@@ -95,7 +103,7 @@ def judge_barman(f: BarmanFacts, cfg: BarmanConfig, now: datetime) -> PanelResul
 
 def judge_wal(f: WalFacts, cfg: WalConfig, now: datetime) -> PanelResult:
     """wal: receive-wal streaming on an active slot, small backlog, recent archiving."""
-    archived_age = _seconds(now, f.last_archived_at)
+    archived_age = age_seconds(now, f.last_archived_at)
     facts = {
         "receive_wal_running": f.receive_wal_running,
         "slot_name": f.slot_name,
@@ -123,6 +131,8 @@ def judge_wal(f: WalFacts, cfg: WalConfig, now: datetime) -> PanelResult:
         findings.append((Status.WARNING, f"WAL lag {size(f.lag_bytes)} (warn at {size(cfg.lag_warning_bytes)})"))
     if archived_age is None:
         findings.append((Status.WARNING, "time of the last archived WAL unknown"))
+    elif in_future(archived_age):
+        findings.append(_future(f"last archived WAL {f.last_archived_wal}", archived_age))
     elif archived_age > cfg.archive_critical_seconds:
         findings.append((Status.CRITICAL, f"last WAL archived {age(archived_age)} ago (limit {age(cfg.archive_critical_seconds)})"))
     elif archived_age > cfg.archive_warning_seconds:
@@ -133,8 +143,8 @@ def judge_wal(f: WalFacts, cfg: WalConfig, now: datetime) -> PanelResult:
 
 def judge_starport(f: StarportFacts, nightly: NightlyConfig, cfg: StarportConfig, now: datetime) -> PanelResult:
     """starport: a fresh nightly copy, and every target carries a fresh copy of it."""
-    nightly_age = _seconds(now, f.nightly_restored_at)
-    targets = [{"name": t.name, "last_backup": _iso(t.last_backup), "age_seconds": _seconds(now, t.last_backup),
+    nightly_age = age_seconds(now, f.nightly_restored_at)
+    targets = [{"name": t.name, "last_backup": _iso(t.last_backup), "age_seconds": age_seconds(now, t.last_backup),
                 "error": t.error, "carried_restore_at": _iso(t.carried_restore_at)} for t in f.targets]
     facts = {
         "nightly_restored_at": _iso(f.nightly_restored_at),
@@ -153,7 +163,7 @@ def judge_starport(f: StarportFacts, nightly: NightlyConfig, cfg: StarportConfig
         if t.last_backup is None:
             findings.append((Status.CRITICAL, f"{t.name}: never backed up"))
             continue
-        findings += _freshness(t.name, _seconds(now, t.last_backup), cfg.warning_hours, cfg.critical_hours)
+        findings += _freshness(t.name, age_seconds(now, t.last_backup), cfg.warning_hours, cfg.critical_hours)
         carried = t.carried_restore_at
         if f.nightly_restored_at and (carried is None or carried < f.nightly_restored_at) \
                 and t.last_backup < f.nightly_restored_at:
@@ -167,6 +177,8 @@ def judge_starport(f: StarportFacts, nightly: NightlyConfig, cfg: StarportConfig
 def _freshness(what: str, seconds: int | None, warn_h: float, crit_h: float) -> list[tuple[Status, str]]:
     if seconds is None:
         return [(Status.CRITICAL, f"{what}: no timestamp")]
+    if in_future(seconds):
+        return [_future(what, seconds)]
     if seconds > crit_h * HOUR:
         return [(Status.CRITICAL, f"{what} {age(seconds)} old (limit {crit_h:g} h)")]
     if seconds > warn_h * HOUR:
@@ -176,7 +188,7 @@ def _freshness(what: str, seconds: int | None, warn_h: float, crit_h: float) -> 
 
 def judge_restore(f: RestoreFacts, cfg: ScienceConfig, now: datetime) -> PanelResult:
     """restore: science answers on data that is not too old; the last restore did not fail."""
-    data_age = _seconds(now, f.data_restored_from)
+    data_age = age_seconds(now, f.data_restored_from)
     facts = {
         "phase": f.phase,
         "percent": f.percent,
@@ -205,6 +217,8 @@ def judge_restore(f: RestoreFacts, cfg: ScienceConfig, now: datetime) -> PanelRe
         findings.append((Status.CRITICAL, f"science database not accepting connections ({f.container} {f.container_status})"))
     if data_age is None:
         findings.append((Status.WARNING, "science data has no .barman-last-restore: its age is unknown"))
+    elif in_future(data_age):
+        findings.append(_future("science data (.barman-last-restore in its volume)", data_age))
     elif data_age > cfg.data_warning_days * DAY:
         findings.append((Status.WARNING, f"science runs on data {age(data_age)} old (warn at {cfg.data_warning_days:g} days)"))
     findings += _drill_findings(facts["last_drill"], cfg)
@@ -215,8 +229,8 @@ def judge_restore(f: RestoreFacts, cfg: ScienceConfig, now: datetime) -> PanelRe
 def _drill_facts(drill: dict | None, now: datetime) -> dict | None:
     if not drill:
         return None
-    finished = datetime.fromisoformat(drill["finished_at"]) if drill.get("finished_at") else None
-    return drill | {"age_seconds": _seconds(now, finished)}
+    finished = parse_iso_or_none(drill.get("finished_at"))
+    return drill | {"age_seconds": age_seconds(now, finished)}
 
 
 def _drill_findings(drill: dict | None, cfg: ScienceConfig) -> list[tuple[Status, str]]:
@@ -226,6 +240,8 @@ def _drill_findings(drill: dict | None, cfg: ScienceConfig) -> list[tuple[Status
         return [(Status.WARNING, "no restore drill on record")] if cfg.require_drill else []
     if drill["outcome"] != "passed":
         return [(Status.WARNING, f"last restore drill {drill['outcome']} ({drill['drill_id']})")]
+    if in_future(drill["age_seconds"]):
+        return [_future(f"last restore drill {drill['drill_id']}", drill["age_seconds"])]
     if drill["age_seconds"] is not None and drill["age_seconds"] > cfg.drill_max_age_days * DAY:
         return [(Status.WARNING, f"last restore drill {age(drill['age_seconds'])} ago "
                                  f"(due every {cfg.drill_max_age_days:g} days)")]

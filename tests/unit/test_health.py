@@ -245,3 +245,52 @@ def test_restore_failed_last_drill_warns():
 def test_restore_old_drill_warns():
     r = restore(last_drill=drill(days=91))
     assert r.status is Status.WARNING and "due every 90 days" in r.summary
+
+
+# -- finding 7: a stamp in the future is a clock problem, never fresh ---------------------------
+
+FUTURE = NOW + timedelta(days=365 * 73)  # a backup "ending" in 2099
+
+
+def test_barman_backup_in_the_future_is_a_warning_not_fresh():
+    r = judge_barman(backups=(backup(NOW - FUTURE),))
+    assert r.status is Status.WARNING
+    assert "in the future: clock skew?" in r.summary and "20261124T071355" in r.summary
+    assert r.facts["last_backup_age_seconds"] < 0
+
+
+def test_a_few_seconds_ahead_is_within_tolerance():
+    assert judge_barman(backups=(backup(-timedelta(seconds=60)),)).status is Status.OK
+    assert judge_barman(backups=(backup(-timedelta(seconds=301)),)).status is Status.WARNING
+
+
+def test_future_stamp_never_hides_a_critical_of_another_fact():
+    r = judge_barman(backups=(backup(NOW - FUTURE),), pg_reachable=False)
+    assert r.status is Status.CRITICAL and "clock skew" in r.summary
+
+
+def test_wal_archived_in_the_future_is_a_warning():
+    r = wal(last_archived_at=NOW + HOUR)
+    assert r.status is Status.WARNING and "last archived WAL 00000001000000000000002A" in r.summary
+    assert "in the future: clock skew?" in r.summary
+
+
+@pytest.mark.parametrize("which", ["nightly", "target"])
+def test_starport_stamps_in_the_future_are_warnings(which):
+    if which == "nightly":
+        r = starport(nightly_age=-2 * DAY, target_age=HOUR, carried=NOW - HOUR)
+        assert "nightly copy is" in r.summary
+    else:
+        r = starport(target_age=-2 * DAY)
+        assert "barman_to_starport is" in r.summary
+    assert r.status is Status.WARNING and "in the future: clock skew?" in r.summary
+
+
+def test_restore_data_in_the_future_is_a_warning():
+    r = restore(data_restored_from=NOW + 10 * DAY)
+    assert r.status is Status.WARNING and "science data" in r.summary and "clock skew" in r.summary
+
+
+def test_drill_in_the_future_is_a_warning():
+    r = restore(last_drill=drill(days=-3))
+    assert r.status is Status.WARNING and "last restore drill" in r.summary and "clock skew" in r.summary
