@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
 
 from rich.text import Text
 
 from ..actions import files
 from ..actions.runs import Run
 from ..errors import ConsoleError
-from ..text import MAX_LINE_CHARS, clean
+from ..text import MAX_LINE_CHARS, clean_data
 
 LOG_LINES = 5000  # log lines kept per run, and shown by the run view
 
@@ -42,17 +41,6 @@ class Attachment:
         return self.plan.get("action") or self.record.get("action", "run")
 
 
-def clean_data(value: Any) -> Any:
-    """``value`` (parsed JSON the TUI read itself) with every string passed through ``text.clean``."""
-    if isinstance(value, str):
-        return clean(value, limit=MAX_LINE_CHARS)
-    if isinstance(value, list):
-        return [clean_data(v) for v in value]
-    if isinstance(value, dict):
-        return {clean_data(k): clean_data(v) for k, v in value.items()}
-    return value
-
-
 def read_report(run: Run) -> dict | None:
     """A drill's report.json, its text cleaned (a bounded read of a regular file), or None when it
     has none (yet) or it is not a report."""
@@ -60,4 +48,4 @@ def read_report(run: Run) -> dict | None:
         report = files.read_json(run.path / "report.json")
     except (OSError, ConsoleError):
         return None
-    return clean_data(report) if isinstance(report, dict) else None
+    return clean_data(report, limit=MAX_LINE_CHARS) if isinstance(report, dict) else None
