@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shlex
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from ..clock import duration, now_iso, parse_iso, seconds_between
 from ..config import Config, parse_expect
 from ..redact import redact, redact_data
-from . import plans
-from .runs import Run, RunStore, now_iso, seconds_between, write_json
+from ..text import clean, clean_data, one_line
+from . import files, plans
+from .progress import tail
+from .runs import Run, RunStore
 from .steps import StepFailed, StepRunner
-
-DRILL_STEPS = ("preflight", "stop", "restore", "start", "redo", "verify", "report")
 
 
 def drill_plan(config: Config) -> dict:
@@ -53,6 +56,8 @@ def evaluate(expect: str, value: str | None) -> bool:
     op, number = parsed
     if op == "not null":
         return True
+    if number is None:
+        return False
     try:
         v = float(value)
     except ValueError:
@@ -91,10 +96,11 @@ class DrillRunner(StepRunner):
         results, failed = [], []
         for q in s.verify:
             rc, out = container.exec_run(["psql", "-U", s.db_user, "-d", s.db_name, "-XAtqc", q.sql])
-            value = out.decode("utf-8", "replace").strip() if rc == 0 else None
+            text = clean(out, limit=MAX_VALUE_CHARS).strip()
+            value = text if rc == 0 else None
             passed = evaluate(q.expect, value)
             results.append({"name": q.name, "sql": q.sql, "expect": q.expect,
-                            "value": value if rc == 0 else f"error: {out.decode(errors='replace').strip()[:200]}",
+                            "value": value if rc == 0 else f"error: {one_line(text, limit=200)}",
                             "passed": passed})
             self.write(f"verify: {q.name}: {value!r} (expect {q.expect}): {'PASS' if passed else 'FAIL'}\n")
             if not passed:
@@ -112,10 +118,13 @@ class DrillRunner(StepRunner):
         if s.rpo_sql:
             container = self._container(step | {"container": s.container})
             rc, out = container.exec_run(["psql", "-U", s.db_user, "-d", s.db_name, "-XAtqc", s.rpo_sql])
-            text = out.decode("utf-8", "replace").strip()
-            if rc != 0 or not text:
-                raise StepFailed(f"science.rpo_sql gave no timestamp: {text[:200] or 'empty result'}")
-            newest = _parse_pg_time(text)
+            text = clean(out, limit=MAX_VALUE_CHARS).strip()
+            try:
+                newest = _parse_pg_time(text) if rc == 0 and text else None
+            except ValueError:
+                newest = None
+            if newest is None:
+                raise StepFailed(f"science.rpo_sql gave no timestamp: {one_line(text, limit=200) or 'empty result'}")
             self.write(f"newest committed data in the restored database: {newest.isoformat()}\n")
         self.remember(newest_committed=newest.isoformat() if newest else None)
 
@@ -182,17 +191,26 @@ async def _primary_clock(config: Config, pool) -> tuple[str, str]:
 
 def _parse_pg_time(text: str) -> datetime:
     """PostgreSQL's timestamp text (``2026-11-25 05:01:02.123+00``) as an aware datetime; a
-    timestamp without time zone is taken as UTC."""
-    value = datetime.fromisoformat(text.strip().splitlines()[0].strip())
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    timestamp without time zone is taken as UTC. ValueError when it is not a timestamp."""
+    first = (text.strip().splitlines() or [""])[0].strip()
+    try:
+        return parse_iso(first)
+    except ValueError:
+        value = datetime.fromisoformat(first)  # ValueError again when it is no timestamp at all
+        if value.tzinfo is not None:
+            raise
+        return value.replace(tzinfo=UTC)
 
 
 # -- reports ---------------------------------------------------------------------------------------
 
+MAX_VALUE_CHARS = 4000  # a verification value or an RPO timestamp, as read from the database
+
+
 def build_report(run: Run, outcome: str) -> dict:
-    """report.json for a drill run (spec section 6 keys)."""
+    """report.json for a drill run (spec section 6 keys); no secret and no control character in it."""
     rec, plan = run.record(), run.plan()
-    facts = rec.get("drill", {})
+    facts = rec.get("drill") or {}
     started = rec.get("drill_started_at") or rec.get("started_at") or rec.get("created_at")
     verified = facts.get("verified_at")
     rto = seconds_between(started, verified) if verified and outcome == "passed" else None
@@ -201,11 +219,11 @@ def build_report(run: Run, outcome: str) -> dict:
     steps = []
     never_ran = "pending" if outcome == "interrupted" else "skipped"
     for s in rec.get("steps", []):
-        state = s.get("state", "pending")
-        steps.append({"name": s["name"], "state": never_ran if state == "pending" else state,
-                      "started_at": s.get("started_at"),
-                      "finished_at": s.get("finished_at"), "output_tail": s.get("output_tail", [])})
-    return redact_data({
+        state = s.get("state") or "pending"
+        steps.append({"name": s.get("name"), "state": never_ran if state == "pending" else state,
+                      "started_at": s.get("started_at"), "finished_at": s.get("finished_at"),
+                      "output_tail": tail("\n".join(s.get("output_tail") or []))})
+    return redact_data(clean_data({
         "drill_id": run.id,
         "outcome": outcome,
         "started_at": started,
@@ -230,70 +248,119 @@ def build_report(run: Run, outcome: str) -> dict:
         "steps": steps,
         "verify": facts.get("verify", []),
         "failure": rec.get("error"),
-    })
+    }))
 
 
 def write_reports(run: Run, outcome: str) -> dict:
-    """Write report.json and report.md into the drill's directory; return the report."""
+    """Write report.json and report.md into the drill's directory, each replaced atomically; return the report."""
     report = build_report(run, outcome)
-    write_json(run.path / "report.json", report)
-    (run.path / "report.md").write_text(render_markdown(report))
+    files.write_json(run.path / "report.json", report)
+    files.write_text(run.path / "report.md", render_markdown(report))
     return report
 
 
+# Markdown's ASCII punctuation that can start a construct (emphasis, a link, code, HTML, a
+# table cell boundary...); each is backslash-escaped in text that comes from data
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#!|~&])")
+
+
+def md_text(value: Any) -> str:
+    """``value`` as inline Markdown text: one line, every construct escaped (``|`` cannot end a cell)."""
+    if value is None:
+        return ""
+    text = _MD_SPECIAL.sub(r"\\\1", one_line(str(value), limit=MAX_VALUE_CHARS))
+    if text[:1] in ("-", "+"):  # never a list item
+        return "\\" + text
+    return re.sub(r"^(\d+)([.)])", r"\1\\\2", text)
+
+
+def md_cell(value: Any) -> str:
+    """``value`` as a table cell: escaped like :func:`md_text`, its line breaks shown as ``<br>``."""
+    if value is None:
+        return ""
+    lines = clean(str(value), limit=MAX_VALUE_CHARS).split("\n")
+    return "<br>".join(md_text(line) for line in lines if line.strip()) or ""
+
+
+def md_code(value: Any) -> str:
+    """``value`` as a code span in a table cell: a fence longer than any run of backticks in it."""
+    text = one_line(str(value or ""), limit=MAX_VALUE_CHARS).replace("|", "\\|")
+    if not text:
+        return ""
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    return f"{fence} {text} {fence}"
+
+
+def md_block(lines: list[str]) -> list[str]:
+    """Lines as a fenced code block whose fence no line can close."""
+    body = [clean(line, limit=MAX_VALUE_CHARS).replace("\n", " ") for line in lines]
+    longest = max((len(run) for line in body for run in re.findall(r"`{3,}|~{3,}", line)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence, *body, fence]
+
+
 def render_markdown(r: dict) -> str:
-    """A report an auditor can read without the console."""
+    """A report an auditor can read without the console; every value from data is escaped."""
     def fmt(seconds):
         if seconds is None:
             return "not measured"
-        return f"{seconds:.0f} s ({seconds / 60:.1f} min)" if seconds >= 60 else f"{seconds:.1f} s"
+        return f"{seconds:.0f} s ({duration(seconds)})" if seconds >= 60 else f"{seconds:.1f} s"
 
+    t = md_text
     op = r.get("operator") or {}
+    versions = r.get("versions") or {}
+    source = r.get("source") or {}
+    measured = r.get("measured") or {}
     lines = [
-        f"# Restore drill {r['drill_id']}: {r['outcome'].upper()}",
+        f"# Restore drill {t(r.get('drill_id'))}: {t(str(r.get('outcome')).upper())}",
         "",
-        f"- Started: {r['started_at']}",
-        f"- Finished: {r['finished_at']}",
-        f"- Run by: {op.get('user', 'unknown')}" + (f" (SSH from {op['ssh_client']})" if op.get("ssh_client") else ""),
-        f"- Restore profile: {r['profile']}",
-        f"- What was overwritten: {r.get('overwrites') or 'unknown'}",
-        f"- PostgreSQL {r['versions'].get('postgres') or 'unknown'}, barman {r['versions'].get('barman') or 'unknown'}",
+        f"- Started: {t(r.get('started_at'))}",
+        f"- Finished: {t(r.get('finished_at'))}",
+        f"- Run by: {t(op.get('user', 'unknown'))}"
+        + (f" (SSH from {t(op['ssh_client'])})" if op.get("ssh_client") else ""),
+        f"- Restore profile: {t(r.get('profile'))}",
+        f"- What was overwritten: {t(r.get('overwrites') or 'unknown')}",
+        f"- PostgreSQL {t(versions.get('postgres') or 'unknown')}, barman {t(versions.get('barman') or 'unknown')}",
         "",
         "## Result",
         "",
         "| measure | value | how it was measured |",
         "| --- | --- | --- |",
-        f"| RTO | {fmt(r['rto_seconds'])} | {r['measured']['rto']} |",
-        f"| RPO | {fmt(r['rpo_seconds'])} | {r['measured']['rpo']} |",
+        f"| RTO | {fmt(r.get('rto_seconds'))} | {md_cell(measured.get('rto'))} |",
+        f"| RPO | {fmt(r.get('rpo_seconds'))} | {md_cell(measured.get('rpo'))} |",
         "",
         "## Source of the restored data",
         "",
-        f"- Nightly copy restored by barman at: {r['source'].get('nightly_restored_at')}",
-        f"- Newest base backup: {r['source'].get('last_backup_id')}",
-        f"- Last archived WAL: {r['source'].get('last_archived_wal')}",
+        f"- Nightly copy restored by barman at: {t(source.get('nightly_restored_at'))}",
+        f"- Newest base backup: {t(source.get('last_backup_id'))}",
+        f"- Last archived WAL: {t(source.get('last_archived_wal'))}",
         "",
         "## Steps",
         "",
         "| # | step | state | started | finished |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for i, s in enumerate(r["steps"], 1):
-        lines.append(f"| {i} | {s['name']} | {s['state']} | {s['started_at'] or ''} | {s['finished_at'] or ''} |")
+    for i, s in enumerate(r.get("steps") or [], 1):
+        lines.append(f"| {i} | {md_cell(s.get('name'))} | {md_cell(s.get('state'))} | {md_cell(s.get('started_at'))} "
+                     f"| {md_cell(s.get('finished_at'))} |")
     if r.get("gaps"):
         lines += ["", "## Interruptions", ""]
-        lines += [f"- the drill's process stopped at {g['stopped_at']} and was resumed at {g['resumed_at']} "
-                  f"({g['seconds']:.0f} s lost); finished steps were not repeated" for g in r["gaps"]]
-    lines += ["", "## Verification", "", "| query | SQL | expected | value | result |", "| --- | --- | --- | --- | --- |"]
-    for v in r["verify"]:
-        lines.append(f"| {v['name']} | `{v['sql']}` | {v['expect']} | {v['value']} | {'PASS' if v['passed'] else 'FAIL'} |")
-    if not r["verify"]:
+        lines += [f"- the drill's process stopped at {t(g.get('stopped_at'))} and was resumed at "
+                  f"{t(g.get('resumed_at'))} ({t(duration(g.get('seconds')))} lost); finished steps were not repeated"
+                  for g in r["gaps"]]
+    lines += ["", "## Verification", "", "| query | SQL | expected | value | result |",
+              "| --- | --- | --- | --- | --- |"]
+    for v in r.get("verify") or []:
+        lines.append(f"| {md_cell(v.get('name'))} | {md_code(v.get('sql'))} | {md_cell(v.get('expect'))} "
+                     f"| {md_cell(v.get('value'))} | {'PASS' if v.get('passed') else 'FAIL'} |")
+    if not r.get("verify"):
         lines.append("| (none run) | | | | |")
     if r.get("failure"):
-        lines += ["", "## Failure", "", r["failure"]]
+        lines += ["", "## Failure", "", md_text(r["failure"])]
     lines += ["", "## Output of each step (last lines)", ""]
-    for s in r["steps"]:
-        if s["output_tail"]:
-            lines += [f"### {s['name']}", "", "```", *s["output_tail"], "```", ""]
+    for s in r.get("steps") or []:
+        if s.get("output_tail"):
+            lines += [f"### {md_text(s.get('name'))}", "", *md_block(list(s["output_tail"])), ""]
     return "\n".join(lines) + "\n"
 
 
@@ -327,55 +394,4 @@ def list_drills(state_dir: Path) -> list[dict]:
     return out
 
 
-# -- starting and resuming ------------------------------------------------------------------------
-
-def start_drill(config: Config, *, confirmation: str, read_only: bool | None = None) -> Run:
-    """Start a drill detached, or refuse it (a report with outcome ``refused`` records why)."""
-    from . import audit, locks
-    from .service import ActionRefused, spawn_supervisor
-
-    store = RunStore(config.state_dir, "drills")
-    plan = drill_plan(config)
-    read_only = config.read_only if read_only is None else read_only
-    busy = [r for r in RunStore(config.state_dir).active()] + list(store.active())
-    reason = None
-    if read_only:
-        reason = "read-only mode (--read-only or read_only: true in the config)"
-    elif busy:
-        reason = f"another run is in flight: {busy[0].id} ({busy[0].record().get('action')})"
-    elif locks.holder(config.state_dir, "restore", config.science.host):
-        reason = f"a restore of {config.science.host} is running (lock held)"
-    elif confirmation not in (config.science.host, "--yes"):
-        reason = f"confirmation did not match: type {config.science.host!r} to confirm"
-    run = store.create("drill", plan)
-    run.update(operator=audit.who(), confirmation=confirmation)
-    if reason:
-        run.update(state="refused", error=f"drill refused: {reason}", finished_at=now_iso())
-        audit.append(config.state_dir, "refused", action="drill", host=config.science.host, run_id=run.id,
-                     reason=reason)
-        write_reports(run, "refused")
-        raise ActionRefused(f"drill refused: {reason} (report: {run.path / 'report.md'})")
-    audit.append(config.state_dir, "started", action="drill", host=config.science.host, run_id=run.id,
-                 profile=plan["profile"], confirmation=confirmation)
-    return spawn_supervisor(run)
-
-
-def resume_drill(config: Config, drill_id: str | None, *, read_only: bool | None = None) -> Run:
-    """Continue an interrupted drill at its first unfinished step."""
-    from . import audit
-    from .service import ActionRefused, spawn_supervisor
-
-    store = RunStore(config.state_dir, "drills")
-    if (config.read_only if read_only is None else read_only):
-        raise ActionRefused("drill resume refused: read-only mode")
-    if drill_id in (None, "latest"):
-        candidates = [r for r in store.all() if r.state == "interrupted"]
-        if not candidates:
-            raise ActionRefused("no interrupted drill to resume (see `montagu-console drills list`)")
-        run = candidates[-1]
-    else:
-        run = store.get(drill_id)
-    if run.state != "interrupted":
-        raise ActionRefused(f"drill {run.id} cannot be resumed: it is {run.state}")
-    audit.append(config.state_dir, "resumed", action="drill", host=config.science.host, run_id=run.id)
-    return spawn_supervisor(run, resume=True)
+# Starting and resuming a drill: ActionService.start_drill and resume_drill (actions/service.py).
