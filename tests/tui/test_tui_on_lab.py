@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import time
-from dataclasses import replace
-
 import pytest
+import tui_fakes
 from tui_helpers import panel_text, panel_word, ready, wait_for
 
 from montagu_console.collect import Collector
@@ -19,7 +17,7 @@ REFRESH = 2.0
 
 
 def lab_app(lab_config) -> MontaguApp:
-    config = replace(load_config(lab_config), refresh_seconds=REFRESH)
+    config = tui_fakes.with_fields(load_config(lab_config), refresh_seconds=REFRESH)
     return MontaguApp(config, Collector(config))
 
 
@@ -39,10 +37,8 @@ async def test_receive_wal_stopped_turns_wal_critical_within_one_refresh(lab, la
         await wait_for(pilot, lambda: panel_word(app, "wal") == "OK", timeout=60)
         lab.stop_receive_wal()
         try:
-            stopped = time.monotonic()
-            # one refresh period, plus the poll itself (a handful of barman calls)
+            # one refresh period, plus the poll itself (a handful of barman calls): a bound, not a speed figure
             await wait_for(pilot, lambda: panel_word(app, "wal") == "CRITICAL", timeout=REFRESH + 15)
-            assert time.monotonic() - stopped < REFRESH + 15
             assert "receive-wal not running" in panel_text(app, "wal")
             assert panel_word(app, "barman") in ("OK", "CRITICAL")  # barman's own check sees it too
             await pilot.press("question_mark")  # keys keep answering

@@ -66,7 +66,14 @@ def make_config(**overrides) -> Config:
     Its state_dir is a new empty directory unless given, so no test sees another's runs.
     """
     overrides.setdefault("state_dir", Path(tempfile.mkdtemp(prefix="montagu-tui-state-")))
-    return replace(parse_config(CONFIG_YAML, Path("/etc/montagu-console/config.yml")), **overrides)
+    return with_fields(parse_config(CONFIG_YAML, Path("/etc/montagu-console/config.yml")), **overrides)
+
+
+def with_fields(config: Config, **fields) -> Config:
+    """``config`` with top-level ``fields`` replaced (a frozen dataclass or a pydantic model)."""
+    if hasattr(config, "model_copy"):
+        return config.model_copy(update=fields)
+    return replace(config, **fields)
 
 
 def _ago(**kw) -> datetime:
