@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from pathlib import Path
 
@@ -158,56 +157,69 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .actions.runs import RunState
     from .actions.service import ActionService, follow
 
     config = _load(args)
-    if args.action == "drill":
-        return _run_drill(args, config)
     service = ActionService(config, read_only=args.read_only)
+    if args.action == "drill":
+        return _run_drill(args, service)
     info = service.info(args.action)
     print(f"{info.title} on {info.host}: {info.warning}")
     for fact in asyncio.run(service.preflight(args.action)):
         print(f"  preflight: {fact}")
     confirmation = "--yes" if args.yes else _ask(info)
     run = service.start(args.action, confirmation=confirmation)
+    if args.detach:
+        return _detached(run, "run")
     print(f"run {run.id} started (log: {run.log_path})")
-    if args.detach:
-        print(f"follow it with: {PROG} runs attach {run.id}")
-        return 0
     state = follow(run)
-    print(f"run {run.id}: {state}" + (f": {run.record().get('error')}" if state != "succeeded" else ""))
-    return 0 if state == "succeeded" else 1
+    print(f"run {run.id}: {state}" + (f": {run.record().get('error')}" if state != RunState.SUCCEEDED else ""))
+    return 0 if state == RunState.SUCCEEDED else 1
 
 
-def _run_drill(args: argparse.Namespace, config) -> int:
-    from .actions.drill import resume_drill, start_drill
-    from .actions.service import ActionRefused, follow
+def _detached(run, noun: str) -> int:
+    """--detach: the supervisor has started (or already ended); 2 with its reason when it failed at once."""
+    from .actions.runs import RunState
 
-    try:
-        if args.resume:
-            run = resume_drill(config, args.resume, read_only=args.read_only)
-        else:
-            host = config.science.host
-            print(f"restore drill of {host}: it stops {config.science.container} and overwrites science's database")
-            if args.yes:
-                confirmation = "--yes"
-            elif not sys.stdin.isatty():
-                raise ConsoleError("the drill needs confirmation: run it from a terminal, or add --yes")
-            else:
-                confirmation = input(f"Type {host!r} to confirm: ").strip()
-            run = start_drill(config, confirmation=confirmation, read_only=args.read_only)
-    except ActionRefused as e:
-        print(f"{PROG}: {e}", file=sys.stderr)
-        return 2
-    print(f"drill {run.id} started (log: {run.log_path})")
-    if args.detach:
+    rec = run.record()
+    state = rec.get("state")
+    if state in (RunState.RUNNING, RunState.SUCCEEDED):
+        print(f"{noun} {run.id} started (log: {run.log_path})")
         print(f"follow it with: {PROG} runs attach {run.id}")
         return 0
+    raise ConsoleError(f"{noun} {run.id} {state}: {rec.get('error') or 'no reason recorded'}")
+
+
+def _run_drill(args: argparse.Namespace, service) -> int:
+    from .actions import files
+    from .actions.service import follow
+
+    config = service.config
+    if args.resume:
+        run = service.resume_drill(args.resume)
+    else:
+        host = config.science.host
+        print(f"restore drill of {host}: it stops {config.science.container} and overwrites science's database")
+        if args.yes:
+            confirmation = "--yes"
+        elif not sys.stdin.isatty():
+            raise ConsoleError("the drill needs confirmation: run it from a terminal, or add --yes")
+        else:
+            confirmation = input(f"Type {host!r} to confirm: ").strip()
+        run = service.start_drill(confirmation=confirmation)
+    if args.detach:
+        return _detached(run, "drill")
+    print(f"drill {run.id} started (log: {run.log_path})")
     follow(run)
-    report = json.loads((run.path / "report.json").read_text()) if (run.path / "report.json").exists() else {}
-    outcome = report.get("outcome", run.state)
-    print(f"drill {run.id}: {outcome.upper()}  RTO {report.get('rto_seconds')} s  RPO {report.get('rpo_seconds')} s"
-          f"  report: {run.path / 'report.md'}")
+    try:
+        report = files.read_json(run.path / "report.json")
+    except files.StateFileError:
+        report = {}
+    outcome = str(report.get("outcome") or run.state) if isinstance(report, dict) else str(run.state)
+    rto = report.get("rto_seconds") if isinstance(report, dict) else None
+    rpo = report.get("rpo_seconds") if isinstance(report, dict) else None
+    print(f"drill {run.id}: {outcome.upper()}  RTO {rto} s  RPO {rpo} s  report: {run.path / 'report.md'}")
     if outcome == "passed":
         return 0
     failed = run.record().get("failed_step") or ""
@@ -215,8 +227,10 @@ def _run_drill(args: argparse.Namespace, config) -> int:
 
 
 def _drills(args: argparse.Namespace) -> int:
+    from .actions import files
     from .actions.drill import list_drills
     from .actions.runs import RunStore
+    from .text import clean
 
     config = _load(args)
     if args.drills_command == "list":
@@ -224,17 +238,19 @@ def _drills(args: argparse.Namespace) -> int:
         if not drills:
             print("no drill on record")
         for d in drills:
-            rto = "-" if d.get("rto_seconds") is None else f"{d['rto_seconds']:.0f}s"
-            rpo = "-" if d.get("rpo_seconds") is None else f"{d['rpo_seconds']:.0f}s"
-            print(f"{d['drill_id']:<36} {d.get('started_at') or '':<26} {d['outcome']:<12} RTO {rto:>7}  RPO {rpo:>7}")
+            rto = "-" if not isinstance(d.get("rto_seconds"), (int, float)) else f"{d['rto_seconds']:.0f}s"
+            rpo = "-" if not isinstance(d.get("rpo_seconds"), (int, float)) else f"{d['rpo_seconds']:.0f}s"
+            print(clean(f"{d.get('drill_id')!s:<36} {d.get('started_at') or '':<26} {d.get('outcome')!s:<12} "
+                        f"RTO {rto:>7}  RPO {rpo:>7}"))
         return 0
     if not args.id:
         raise ConsoleError(f"drills show needs a drill id (see `{PROG} drills list`)")
     run = RunStore(config.state_dir, "drills").get(args.id)
-    report = run.path / "report.md"
-    if not report.exists():
-        raise ConsoleError(f"drill {run.id} has no report yet (state: {run.state})")
-    print(report.read_text(), end="")
+    try:
+        text = files.read_text(run.path / "report.md")
+    except FileNotFoundError:
+        raise ConsoleError(f"drill {run.id} has no report yet (state: {run.state})") from None
+    print(clean(text), end="")
     return 0
 
 
@@ -252,28 +268,35 @@ def _ask(info) -> str:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from .actions import audit
-    from .actions.runs import RunStore
-    from .actions.service import follow
+    from .actions.runs import RunState, RunStore
+    from .actions.service import ActionService, follow
+    from .text import one_line
 
     config = _load(args)
-    store = RunStore(config.state_dir)
     if args.runs_command == "list":
-        for run in store.all():
+        bad = 0
+        for run in RunStore(config.state_dir).all():
             rec = run.record()
+            if rec.get("state") == RunState.UNKNOWN:
+                bad += 1
+                print(f"{PROG}: {one_line(str(rec.get('error')))}", file=sys.stderr)
+                continue
             step = rec.get("current_step")
-            name = rec["steps"][step]["name"] if isinstance(step, int) and rec.get("steps") else ""
-            print(f"{run.id:<40} {rec.get('action', ''):<16} {run.state:<11} {rec.get('started_at') or '':<26} {name}")
-        return 0
+            steps = rec.get("steps") or []
+            name = steps[step]["name"] if isinstance(step, int) and 0 <= step < len(steps) else ""
+            print(one_line(f"{run.id:<40} {rec.get('action', ''):<16} {run.state:<11} "
+                           f"{rec.get('started_at') or '':<26} {name}"))
+        return 2 if bad else 0
     if not args.id:
         raise ConsoleError(f"runs {args.runs_command} needs a run id (see `{PROG} runs list`)")
-    run = store.get(args.id)
+    service = ActionService(config, read_only=args.read_only)
     if args.runs_command == "attach":
+        run = service.find(args.id)
+        run.load()  # a corrupt run.json: one line, exit 2
         state = follow(run)
         print(f"run {run.id}: {state}")
-        return 0 if state == "succeeded" else 1
-    audit.append(config.state_dir, "cancel requested", run_id=run.id, action=run.record().get("action"))
-    run.cancel()
+        return 0 if state == RunState.SUCCEEDED else 1
+    run = service.cancel(args.id)
     print(f"run {run.id}: cancel sent")
     return 0
 

@@ -1,44 +1,164 @@
-"""Detached runs on disk: ``state_dir/runs/<id>/`` holds plan.json, run.json and the log."""
+"""Detached runs on disk: ``state_dir/runs/<id>/`` (drills: ``state_dir/drills/<id>/``) holds
+plan.json, run.json and the log.
+
+One typed lifecycle: :class:`RunState` is every state a run can be in, :class:`RunRecord` is
+run.json, read and written only here (through :mod:`files`: 0600, ``O_NOFOLLOW``, atomic), and
+a run id is checked against one pattern (:data:`RUN_ID`) and resolved inside its store, never
+as a path: ``runs cancel ../../x`` or ``runs attach /abs`` name no run.
+"""
 
 from __future__ import annotations
 
-import json
+import enum
 import os
+import re
 import secrets
 import signal
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..clock import now_iso, utc_now
 from ..errors import ConsoleError
+from . import files, procs
 
-TERMINAL = ("succeeded", "failed", "cancelled", "interrupted")
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+# Kept for the drill reports and tests that import it from here; the one writer is files.write_json.
+write_json = files.write_json
 
 
-def seconds_between(earlier: str | None, later: str | None) -> float | None:
-    """Seconds from one ISO timestamp to another (one decimal), None when either is missing."""
-    if not earlier or not later:
-        return None
-    return round((datetime.fromisoformat(later) - datetime.fromisoformat(earlier)).total_seconds(), 1)
+class RunState(enum.StrEnum):
+    """Every state a run can be in (run.json ``state``)."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    REFUSED = "refused"
+    INTERRUPTED = "interrupted"  # said running, but its supervisor is gone
+    UNKNOWN = "unknown"  # run.json missing or unreadable
+
+    @property
+    def active(self) -> bool:
+        return self in ACTIVE
+
+    @property
+    def final(self) -> bool:
+        return self not in ACTIVE and self is not RunState.UNKNOWN
+
+
+ACTIVE = frozenset({RunState.STARTING, RunState.RUNNING})
+
+KINDS = ("runs", "drills")
+
+# the one shape of a run or drill id: 20261124T070905Z-base-backup-1a2b
+RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[a-z]+(?:-[a-z]+)*-[0-9a-f]{4}$")
+# what may be typed for one: a unique prefix of such an id (so never a path)
+_ID_PREFIX = re.compile(r"^[0-9][0-9a-zTZ-]{0,63}$")
+
+
+class BadRunId(ConsoleError):
+    """A run id that is not one (a path, a pattern, garbage): refused before any lookup."""
+
+
+class RunNotFound(ConsoleError):
+    """No run (or more than one) matches an id."""
+
+
+class RunCorrupt(ConsoleError):
+    """run.json is missing, partial or not a run record."""
+
+
+StepStateName = Literal["pending", "running", "done", "failed", "cancelled", "skipped"]
+
+
+class StepRecord(BaseModel):
+    """One step in run.json."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    state: StepStateName = "pending"
+    started_at: str | None = None
+    finished_at: str | None = None
+    output_tail: list[str] = []
+
+
+class RunRecord(BaseModel):
+    """run.json. Unknown keys from another console version are kept; writes take only these."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    action: str
+    state: RunState
+    created_at: str | None = None
+    steps: list[StepRecord] = []
+    # the supervisor: pid, start time (/proc/PID/stat field 22) and process group
+    pid: int | None = None
+    pid_start: int | None = None
+    pgid: int | None = None
+    # the process that created the run, which answers for it while it is ``starting``
+    owner_pid: int | None = None
+    owner_start: int | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    error: str | None = None
+    failed_step: str | None = None
+    duration_seconds: float | None = None
+    current_step: int | None = None
+    progress: dict[str, Any] | None = None
+    last_activity: str | None = None
+    operator: dict[str, Any] | None = None
+    confirmation: str | None = None
+    gaps: list[dict[str, Any]] = []
+    drill: dict[str, Any] = {}
+    drill_started_at: str | None = None
+
+
+_FIELDS = frozenset(RunRecord.model_fields)
 
 
 def new_run_id(action: str) -> str:
-    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{action}-{secrets.token_hex(2)}"
+    run_id = f"{utc_now():%Y%m%dT%H%M%SZ}-{action}-{secrets.token_hex(2)}"
+    if not RUN_ID.match(run_id):
+        raise ConsoleError(f"cannot make a run id for action {action!r}")
+    return run_id
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (temporary file, fsync, rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, default=str)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def check_id(text: object, noun: str = "run") -> str:
+    """``text`` if it is a run id or a prefix of one; BadRunId (one line) otherwise."""
+    if not isinstance(text, str) or not _ID_PREFIX.match(text):
+        shown = repr(text)[:80]
+        raise BadRunId(f"{shown} is not a {noun} id (ids look like 20261124T070905Z-base-backup-1a2b; "
+                       f"see `montagu-console {noun}s list`)")
+    return text
+
+
+def effective_state(record: dict | RunRecord) -> RunState:
+    """A run's state from its record: ``interrupted`` when it says starting or running but the
+    process answering for it (pid and start time) is gone."""
+    rec = record.model_dump() if isinstance(record, RunRecord) else record
+    try:
+        state = RunState(rec.get("state", "unknown"))
+    except ValueError:
+        return RunState.UNKNOWN
+    if state not in ACTIVE:
+        return state
+    if rec.get("pid") is not None:
+        return state if procs.alive(rec.get("pid"), rec.get("pid_start")) else RunState.INTERRUPTED
+    if state is RunState.STARTING and procs.alive(rec.get("owner_pid"), rec.get("owner_start")):
+        return state
+    return RunState.INTERRUPTED
+
+
+def pid_alive(pid: Any, start: Any = None) -> bool:
+    """Whether ``pid`` runs and (when given) started at ``start``; a zombie counts as dead."""
+    return procs.alive(pid, start)
 
 
 @dataclass
@@ -55,104 +175,164 @@ class Run:
     def log_path(self) -> Path:
         return self.path / "log"
 
-    def record(self) -> dict:
+    @property
+    def record_path(self) -> Path:
+        return self.path / "run.json"
+
+    def load(self) -> RunRecord:
+        """run.json as a typed record; RunCorrupt (one line) when it is missing or corrupt."""
         try:
-            return json.loads((self.path / "run.json").read_text())
-        except (OSError, ValueError):
-            return {"id": self.id, "state": "unknown"}
+            data = files.read_json(self.record_path)
+            return RunRecord.model_validate(data)
+        except files.StateFileError as e:
+            raise RunCorrupt(f"run {self.id}: {e}") from None
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "run.json"
+            raise RunCorrupt(f"run {self.id}: {self.record_path}: not a run record ({where}: {first['msg']})") from None
+
+    def record(self) -> dict:
+        """run.json as a dict (what views and reports read); ``state: unknown`` with the reason
+        in ``error`` when it cannot be read."""
+        try:
+            return self.load().model_dump(mode="json")
+        except RunCorrupt as e:
+            return {"id": self.id, "state": RunState.UNKNOWN.value, "error": str(e), "steps": []}
 
     def plan(self) -> dict:
-        return json.loads((self.path / "plan.json").read_text())
+        try:
+            data = files.read_json(self.path / "plan.json")
+        except files.StateFileError as e:
+            raise RunCorrupt(f"run {self.id}: {e}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
+            raise RunCorrupt(f"run {self.id}: plan.json is not a plan")
+        return data
 
     def update(self, **fields: Any) -> dict:
-        data = self.record() | fields
-        write_json(self.path / "run.json", data)
+        """Change some fields of run.json (typed: an unknown field is a programming error)."""
+        unknown = set(fields) - _FIELDS
+        if unknown:
+            raise TypeError(f"run.json has no field {', '.join(sorted(unknown))}")
+        current = self.load().model_dump(mode="json") if os.path.lexists(self.record_path) else {}
+        try:
+            record = RunRecord.model_validate(current | fields)
+        except ValidationError as e:
+            raise TypeError(f"run.json update rejected: {e.errors()[0]['msg']}") from None
+        data = record.model_dump(mode="json")
+        files.write_json(self.record_path, data)
         return data
 
     @property
-    def state(self) -> str:
+    def state(self) -> RunState:
         """The recorded state, or ``interrupted`` when its supervisor died without saying so."""
         return effective_state(self.record())
 
-    def follow(self, offset: int = 0) -> tuple[str, int]:
-        """New log text since ``offset`` and the next offset."""
+    def read_log(self, offset: int = 0, limit: int = 1024 * 1024) -> tuple[bytes, int]:
+        """Raw log bytes since ``offset`` (at most ``limit``) and the next offset."""
         try:
-            with open(self.log_path, "rb") as f:
-                f.seek(offset)
-                data = f.read()
+            data = files.read_bytes(self.log_path, limit=limit, offset=offset)
         except FileNotFoundError:
-            return "", offset
-        return data.decode("utf-8", "replace"), offset + len(data)
+            return b"", offset
+        return data, offset + len(data)
 
-    def cancel(self) -> None:
-        """Stop the whole process group of the run's supervisor (it records the cancellation)."""
-        rec = self.record()
-        pid = rec.get("pid")
-        if self.state not in ("running", "starting") or not pid:
-            raise ConsoleError(f"run {self.id} is not running (state: {self.state})")
+    def terminate(self) -> None:
+        """SIGTERM to the whole process group of the run's supervisor (it records the cancel).
+
+        Only a running supervisor whose pid AND start time match the record is signalled.
+        """
+        rec = self.load()
+        state = effective_state(rec)
+        if state is not RunState.RUNNING or rec.pid is None or rec.pgid is None:
+            raise ConsoleError(f"run {self.id} is not running (state: {state})")
+        if not procs.alive(rec.pid, rec.pid_start):
+            raise ConsoleError(f"run {self.id}: its supervisor {rec.pid} is gone")
+        st = procs.proc_stat(rec.pid)
+        if st is None or st.pgrp != rec.pgid:
+            raise ConsoleError(f"run {self.id}: process {rec.pid} is not in the recorded group {rec.pgid}")
         try:
-            os.killpg(pid, signal.SIGTERM)
+            os.killpg(rec.pgid, signal.SIGTERM)
         except ProcessLookupError:
-            raise ConsoleError(f"run {self.id}: its process {pid} is gone") from None
+            raise ConsoleError(f"run {self.id}: its process group {rec.pgid} is gone") from None
 
 
 class RunStore:
     """All runs under ``state_dir/runs`` (or ``state_dir/drills`` for drills)."""
 
     def __init__(self, state_dir: Path, kind: str = "runs"):
-        self.root = Path(state_dir) / kind
+        if kind not in KINDS:
+            raise ValueError(f"no run store {kind!r}")
+        self.state_dir = Path(state_dir)
+        self.kind = kind
+        self.root = self.state_dir / kind
+
+    @property
+    def noun(self) -> str:
+        return "drill" if self.kind == "drills" else "run"
+
+    def ensure(self) -> Path:
+        """The store's directory (and state_dir), created 0700; StateDirError when unusable."""
+        files.ensure_dir(self.state_dir)
+        return files.ensure_dir(self.root)
 
     def create(self, action: str, plan: dict) -> Run:
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.root / new_run_id(action)
-        path.mkdir()
-        write_json(path / "plan.json", plan)
+        self.ensure()
+        run_id = new_run_id(action)
+        path = self.root / run_id
+        try:
+            os.mkdir(path, files.DIR_MODE)
+        except OSError as e:
+            raise files.StateDirError(f"{path}: cannot create: {e.strerror}") from None
+        files.write_json(path / "plan.json", plan)
         run = Run(path)
-        run.update(id=run.id, action=action, state="starting", created_at=now_iso(),
+        me = os.getpid()
+        run.update(id=run_id, action=action, state=RunState.STARTING.value, created_at=now_iso(),
+                   owner_pid=me, owner_start=procs.start_time(me),
                    steps=[{"name": s["name"], "state": "pending"} for s in plan["steps"]])
-        run.log_path.touch()
+        files.create_empty(run.log_path)
         return run
 
+    def _entries(self) -> list[Path]:
+        """The run directories: names of the id's shape, real directories (not symlinks)."""
+        try:
+            st = os.lstat(self.root)
+        except FileNotFoundError:
+            return []
+        except OSError as e:
+            raise files.StateDirError(f"{self.root}: {e.strerror}") from None
+        if not stat.S_ISDIR(st.st_mode):
+            raise files.StateDirError(f"{self.root}: is not a directory (or is a symbolic link)")
+        out = []
+        try:
+            names = os.listdir(self.root)
+        except OSError as e:
+            raise files.StateDirError(f"{self.root}: {e.strerror}") from None
+        for name in names:
+            if not RUN_ID.match(name):
+                continue
+            try:
+                if stat.S_ISDIR(os.lstat(self.root / name).st_mode):
+                    out.append(self.root / name)
+            except OSError:
+                continue
+        return out
+
     def get(self, run_id: str) -> Run:
-        path = self.root / run_id
-        if not (path / "plan.json").exists():
-            matches = sorted(p for p in self.root.glob(f"{run_id}*") if (p / "plan.json").exists()) \
-                if self.root.exists() else []
-            if len(matches) != 1:
-                raise ConsoleError(f"no run {run_id!r} in {self.root}")
-            path = matches[0]
+        """The run whose id is ``run_id`` or uniquely starts with it, inside this store only."""
+        check_id(run_id, self.noun)
+        entries = self._entries()
+        exact = [p for p in entries if p.name == run_id]
+        matches = exact or [p for p in entries if p.name.startswith(run_id)]
+        if len(matches) != 1:
+            many = f" ({len(matches)} match: give more of the id)" if matches else ""
+            raise RunNotFound(f"no {self.noun} {run_id!r} in {self.root}{many}")
+        path = matches[0]
+        if path.parent != self.root:  # by construction; kept as the rule
+            raise BadRunId(f"{run_id!r} is not a {self.noun} of {self.root}")
         return Run(path)
 
     def all(self) -> list[Run]:
-        if not self.root.exists():
-            return []
-        runs = [Run(p) for p in self.root.iterdir() if (p / "plan.json").exists()]
-        return sorted(runs, key=lambda r: (r.record().get("created_at", ""), r.id))
+        runs = [Run(p) for p in self._entries() if os.path.lexists(p / "plan.json")]
+        return sorted(runs, key=lambda r: (str(r.record().get("created_at") or ""), r.id))
 
     def active(self) -> Iterator[Run]:
-        return (r for r in self.all() if r.state in ("running", "starting"))
-
-
-def effective_state(record: dict) -> str:
-    """A run's state from its run.json record: ``interrupted`` when it says running but its supervisor is gone."""
-    state = record.get("state", "unknown")
-    if state in ("running", "starting") and not pid_alive(record.get("pid")):
-        return "interrupted"
-    return state
-
-
-def pid_alive(pid: Any) -> bool:
-    """Whether ``pid`` runs (a zombie, killed but not yet reaped, counts as dead)."""
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
+        return (r for r in self.all() if r.state in ACTIVE)

@@ -1,24 +1,38 @@
-"""Start, refuse, follow and cancel actions: the one place where read-only is enforced."""
+"""The one service for actions: every refusal (read-only, single flight, confirmation) for
+start, cancel and resume lives here, for the CLI, the TUI and drills alike, and is audited.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import codecs
+import contextlib
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
+from typing import NoReturn
 
 from ..config import Config
 from ..errors import ConsoleError
+from ..text import clean
 from ..transports import HostPool
-from . import audit, locks, plans
-from .runs import Run, RunStore
+from . import audit, drill, files, locks, plans
+from .runs import ACTIVE, BadRunId, Run, RunState, RunStore, check_id, effective_state
 
 SPACE_FACTOR = 1.2
+READ_ONLY = "read-only mode (--read-only or read_only: true in the config)"
+START_WAIT_SECONDS = 30.0
 
 
 class ActionRefused(ConsoleError):
-    """The action was not started; the message says why."""
+    """The action was not started (or cancelled, or resumed); the message says why."""
+
+
+def lock_action(action: str) -> str:
+    """The lock an action takes: a drill restores science, so it shares the restore's lock."""
+    return "restore" if action == "drill" else action
 
 
 class ActionService:
@@ -28,24 +42,50 @@ class ActionService:
         self.config = config
         self.read_only = config.read_only if read_only is None else read_only
         self.runs = RunStore(config.state_dir)
+        self.drills = RunStore(config.state_dir, "drills")
+
+    @property
+    def config_path(self) -> str:
+        """The config's absolute path, recorded in plan.json: the supervisor runs from ``/``."""
+        return str(Path(self.config.path).resolve())
 
     def info(self, action: str) -> plans.ActionInfo:
         return plans.info(self.config, action)
 
-    def _refuse(self, action: str, reason: str) -> None:
-        audit.append(self.config.state_dir, "refused", action=action, host=self.info(action).host, reason=reason)
+    def _host(self, action: str) -> str:
+        return self.config.science.host if action == "drill" else self.info(action).host
+
+    def audit(self, event: str, **fields) -> None:
+        audit.append(self.config.state_dir, event, **fields)
+
+    def _refuse(self, action: str, reason: str, **fields) -> NoReturn:
+        try:
+            self.audit("refused", action=action, host=self._host(action), reason=reason, **fields)
+        except ConsoleError as e:  # an unusable state_dir: say both
+            raise ActionRefused(f"{action} refused: {reason} (and the audit log was not written: {e})") from None
         raise ActionRefused(f"{action} refused: {reason}")
+
+    def busy(self, action: str) -> str | None:
+        """Why ``action`` cannot start now (a lock held, a run of it in flight), or None."""
+        host = self._host(action)
+        held = locks.holder(locks.lock_dir(self.config), lock_action(action), host)
+        if held is not None:
+            return f"{action} is already running on {host} ({held.describe()})"
+        for store in (self.runs, self.drills):
+            for run in store.active():
+                other = str(run.record().get("action"))
+                if lock_action(other) == lock_action(action):
+                    return f"{action} is already running on {host} (run {run.id})"
+        return None
 
     async def preflight(self, action: str) -> list[str]:
         """Refuse (ActionRefused) when the action must not start; else the facts checked."""
-        info = self.info(action)
         if self.read_only:
-            self._refuse(action, "read-only mode (--read-only or read_only: true in the config)")
-        holder = locks.holder(self.config.state_dir, action, info.host)
-        active = [r for r in self.runs.active() if r.record().get("action") == action]
-        if holder or active:
-            who_ = f"run {active[0].id}" if active else f"pid {holder}"
-            self._refuse(action, f"{action} is already running on {info.host} ({who_})")
+            self._refuse(action, READ_ONLY)
+        self.runs.ensure()
+        reason = self.busy(action)
+        if reason:
+            self._refuse(action, reason)
         pool = HostPool(self.config.hosts, command_timeout=self.config.command_timeout)
         try:
             return await _CHECKS[action](self, pool)
@@ -53,35 +93,152 @@ class ActionService:
             await pool.close()
 
     def start(self, action: str, *, confirmation: str) -> Run:
-        """Start ``action`` detached (after :meth:`preflight`); the audit log records the request."""
+        """Start ``action`` detached (after :meth:`preflight`) and wait until its supervisor runs
+        or has ended. ActionRefused when refused here or by the supervisor (lock held)."""
         info = self.info(action)
         if self.read_only:
-            self._refuse(action, "read-only mode (--read-only or read_only: true in the config)")
+            self._refuse(action, READ_ONLY)
         if info.confirm == "typed" and confirmation not in (info.confirm_text, "--yes"):
             self._refuse(action, f"confirmation did not match: type {info.confirm_text!r} to confirm")
-        plan = plans.plan(self.config, action)
+        reason = self.busy(action)
+        if reason:
+            self._refuse(action, reason)
+        plan = plans.plan(self.config, action) | {"config": self.config_path}
         run = self.runs.create(action, plan)
-        run.update(operator=audit.who(), confirmation=confirmation)
-        audit.append(self.config.state_dir, "started", action=action, host=info.host, run_id=run.id,
-                     profile=plan.get("profile"), confirmation=confirmation,
-                     steps=[s["name"] for s in plan["steps"]])
+        operator = audit.who()
+        run.update(operator=operator, confirmation=confirmation)
+        self.audit("started", action=action, host=info.host, run_id=run.id, profile=plan.get("profile"),
+                   confirmation=confirmation, steps=[s["name"] for s in plan["steps"]])
         run = spawn_supervisor(run)
-        if run.record().get("state") == "refused":
-            raise ActionRefused(f"{action} refused: {run.record().get('error')}")
+        rec = run.record()
+        if rec.get("state") == RunState.REFUSED:
+            raise ActionRefused(f"{action} refused: {rec.get('error')}")
+        return run
+
+    # -- cancel -------------------------------------------------------------------------------
+
+    def find(self, run_id: str) -> Run:
+        """A run or a drill by id (or unique prefix), resolved inside the stores only."""
+        check_id(run_id)
+        try:
+            return self.runs.get(run_id)
+        except ConsoleError as first:
+            try:
+                return self.drills.get(run_id)
+            except ConsoleError:
+                raise first from None
+
+    def cancel(self, run_id: str) -> Run:
+        """Send the run's process group SIGTERM; read-only and a run that is not running refuse."""
+        if self.read_only:
+            self._refuse("cancel", READ_ONLY, run_id=str(run_id)[:80])
+        try:
+            run = self.find(run_id)
+        except BadRunId as e:
+            self._refuse("cancel", str(e), run_id=str(run_id)[:80])
+        rec = run.load()
+        state = effective_state(rec)
+        if state is not RunState.RUNNING:
+            self._refuse("cancel", f"run {run.id} is not running (state: {state})", run_id=run.id)
+        self.audit("cancel requested", run_id=run.id, action=rec.action)
+        try:
+            run.terminate()
+        except ConsoleError as e:
+            self._refuse("cancel", str(e), run_id=run.id)
+        return run
+
+    # -- drills -------------------------------------------------------------------------------
+
+    def start_drill(self, *, confirmation: str) -> Run:
+        """Start a drill detached, or refuse it (a report with outcome ``refused`` records why)."""
+        host = self.config.science.host
+        reason = None
+        if self.read_only:
+            reason = READ_ONLY
+        else:
+            busy = [*self.runs.active(), *self.drills.active()]
+            if busy:
+                reason = f"another run is in flight: {busy[0].id} ({busy[0].record().get('action')})"
+            elif (held := locks.holder(locks.lock_dir(self.config), "restore", host)) is not None:
+                reason = f"a restore of {host} is running ({held.describe()})"
+            elif confirmation not in (host, "--yes"):
+                reason = f"confirmation did not match: type {host!r} to confirm"
+        plan = drill.drill_plan(self.config) | {"config": self.config_path}
+        run = self.drills.create("drill", plan)
+        run.update(operator=audit.who(), confirmation=confirmation)
+        if reason:
+            run.update(state=RunState.REFUSED, error=f"drill refused: {reason}", finished_at=_now())
+            drill.write_reports(run, "refused")
+            with contextlib.suppress(ConsoleError):
+                self.audit("refused", action="drill", host=host, run_id=run.id, reason=reason)
+            raise ActionRefused(f"drill refused: {reason} (report: {run.path / 'report.md'})")
+        self.audit("started", action="drill", host=host, run_id=run.id, profile=plan.get("profile"),
+                   confirmation=confirmation)
+        run = spawn_supervisor(run)
+        rec = run.record()
+        if rec.get("state") == RunState.REFUSED:
+            raise ActionRefused(f"{rec.get('error')} (report: {run.path / 'report.md'})")
+        return run
+
+    def resume_drill(self, drill_id: str | None) -> Run:
+        """Continue an interrupted drill of this state_dir at its first unfinished step."""
+        if self.read_only:
+            self._refuse("drill", f"resume: {READ_ONLY}")
+        if drill_id in (None, "latest"):
+            candidates = [r for r in self.drills.all() if r.state == RunState.INTERRUPTED]
+            if not candidates:
+                self._refuse("drill", "no interrupted drill to resume (see `montagu-console drills list`)")
+            run = candidates[-1]
+        else:
+            try:
+                run = self.drills.get(str(drill_id))
+            except BadRunId as e:
+                self._refuse("drill", f"resume: {e}")
+        state = run.state
+        if state != RunState.INTERRUPTED:
+            self._refuse("drill", f"drill {run.id} cannot be resumed: it is {state}", run_id=run.id)
+        reason = self.busy("drill")
+        if reason:
+            self._refuse("drill", f"resume of {run.id}: {reason}", run_id=run.id)
+        self.audit("resumed", action="drill", host=self.config.science.host, run_id=run.id)
+        run = spawn_supervisor(run, resume=True)
+        rec = run.record()
+        if rec.get("state") == RunState.REFUSED:
+            raise ActionRefused(f"drill resume refused: {rec.get('error')}")
         return run
 
 
+def _now() -> str:
+    from ..clock import now_iso
+
+    return now_iso()
+
+
 def spawn_supervisor(run: Run, *, resume: bool = False) -> Run:
-    """Start the run's supervisor detached (own session, no terminal) and wait until it has begun."""
-    argv = [sys.executable, "-m", "montagu_console.actions.supervisor", str(run.path)]
+    """Start the run's supervisor detached (own session, no terminal, cwd ``/``) and wait until
+    it runs or has ended; a supervisor that dies before it says so leaves the run failed."""
+    argv = [sys.executable, "-m", "montagu_console.actions.supervisor", str(run.path.resolve())]
     if resume:
         argv.append("--resume")
-    run.update(state="starting")
-    with open(run.path / "supervisor.out", "ab") as out:
-        subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                         start_new_session=True, close_fds=True, cwd="/", env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    deadline = time.monotonic() + 10
-    while run.record().get("state") == "starting" and time.monotonic() < deadline:
+    me = os.getpid()
+    from .procs import start_time
+
+    run.update(state=RunState.STARTING, owner_pid=me, owner_start=start_time(me), pid=None, pid_start=None,
+               pgid=None)
+    with files.open_append(run.path / "supervisor.out") as out:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, close_fds=True, cwd="/",
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + START_WAIT_SECONDS
+    while run.record().get("state") == RunState.STARTING:
+        rc = proc.poll()
+        if rc is not None or time.monotonic() > deadline:
+            if run.record().get("state") != RunState.STARTING:
+                break
+            said = clean(files.read_bytes(run.path / "supervisor.out", limit=4000)).strip().splitlines()
+            why = said[-1] if said else (f"it exited {rc}" if rc is not None else "it did not start in time")
+            run.update(state=RunState.FAILED, finished_at=_now(), error=f"the supervisor did not start: {why}")
+            break
         time.sleep(0.05)
     return run
 
@@ -101,7 +258,8 @@ async def _check_backup(service: ActionService, pool: HostPool) -> list[str]:
     backups = bj.parse_list_backups(listing.stdout, cfg.barman.server)
     running = [b.backup_id for b in backups if b.status == "STARTED"]
     if running:
-        service._refuse("base-backup", f"barman is already taking backup {running[0]} (started by cron or another operator)")
+        service._refuse("base-backup", f"barman is already taking backup {running[0]} "
+                                       "(started by cron or another operator)")
     last = next((b for b in backups if b.status == "DONE"), None)
     need = int(SPACE_FACTOR * (last.size_bytes or 0)) if last else 0
     free = df_free_bytes(df.stdout)
@@ -150,17 +308,36 @@ async def _check_restore(service: ActionService, pool: HostPool) -> list[str]:
 _CHECKS = {"base-backup": _check_backup, "nightly-recover": _check_nightly, "restore": _check_restore}
 
 
-def follow(run: Run, *, poll: float = 0.05, out=sys.stdout) -> str:
-    """Print a run's log as it grows until the run ends; return its final state."""
+def follow(run: Run, *, poll: float = 0.1, out=sys.stdout, exit_grace: float = 15.0) -> RunState:
+    """Print a run's log (cleaned of control sequences) as it grows until the run has ended and
+    its supervisor has exited (it writes a drill's report and last words after the final state);
+    return the final state."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
     offset = 0
+    final_since: float | None = None
+
+    def pump(final: bool = False) -> None:
+        nonlocal offset
+        while True:
+            data, offset = run.read_log(offset)
+            text = decoder.decode(data, final=final and not data)
+            if text:
+                out.write(clean(text))
+                out.flush()
+            if not data:
+                return
+
     while True:
-        text, offset = run.follow(offset)
-        if text:
-            out.write(text)
-            out.flush()
-        state = run.state
-        if state not in ("running", "starting"):
-            text, offset = run.follow(offset)
-            out.write(text)
-            return state
+        pump()
+        rec = run.record()
+        state = effective_state(rec)
+        if state not in ACTIVE and state != RunState.UNKNOWN:
+            final_since = final_since or time.monotonic()
+            from .procs import alive
+
+            if not alive(rec.get("pid"), rec.get("pid_start")) or time.monotonic() - final_since > exit_grace:
+                pump(final=True)
+                return effective_state(run.record())
+        elif state == RunState.UNKNOWN:
+            raise ConsoleError(str(rec.get("error") or f"run {run.id}: run.json unreadable"))
         time.sleep(poll)

@@ -17,8 +17,6 @@ from typing import TYPE_CHECKING
 
 from textual.worker import get_current_worker
 
-from ..actions import audit
-from ..actions.drill import resume_drill, start_drill
 from ..actions.runs import Run, RunStore, effective_state
 from ..actions.service import ActionRefused, ActionService
 from ..clock import utc_now
@@ -149,7 +147,7 @@ class Operator:
 
     def _start_drill(self, confirmation: str) -> None:
         try:
-            run = start_drill(self.config, confirmation=confirmation, read_only=self.read_only)
+            run = self.service.start_drill(confirmation=confirmation)
             self._post(RunAttached(run, "drills", "started", run.plan(), run.record()))
         except ActionRefused as e:
             self._post(ActionNote(_error(e)))
@@ -162,7 +160,7 @@ class Operator:
 
     def _resume_drill(self, drill_id: str) -> None:
         try:
-            run = resume_drill(self.config, drill_id, read_only=self.read_only)
+            run = self.service.resume_drill(drill_id)
             self._post(RunAttached(run, "drills", "resumed", run.plan(), run.record()))
         except ActionRefused as e:
             self._post(ActionNote(_error(e)))
@@ -284,11 +282,7 @@ class Operator:
 
     def _cancel(self, run: Run, action: str) -> None:
         try:
-            audit.append(self.config.state_dir, "cancel requested", run_id=run.id, action=action)
-        except OSError as e:  # a failed audit write must not keep the run going
-            self._post(ActionNote(f"audit log not written: {_error(e)}", "error"))
-        try:
-            run.cancel()
+            self.service.cancel(run.id)
         except ConsoleError as e:
             self._post(ActionNote(f"cancel failed: {_error(e)}", "error"))
         else:

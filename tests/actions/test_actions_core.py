@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,7 +51,8 @@ def test_nightly_plan_bb8_profile_runs_each_step_itself(config):
 def test_nightly_plan_privateer_profile_does_not_ship(config):
     from dataclasses import replace
 
-    cfg = replace(config, nightly=replace(config.nightly, profile="privateer", volume="barman_recover", mount="/recover"))
+    cfg = replace(config, nightly=replace(config.nightly, profile="privateer", volume="barman_recover",
+                                          mount="/recover"))
     steps = plans.plan(cfg, "nightly-recover")["steps"]
     assert steps[-1]["op"] == "timestamp" and steps[1]["argv"][-1] == "/recover/dump"
 
@@ -65,7 +70,8 @@ def test_typed_confirmations(config):
 
 
 def test_rsync_progress2_lines_split_on_carriage_returns():
-    chunk = "  1,234,567  12%   85.30MB/s    0:01:23 (xfr#1, ir-chk=10/20)\r  9,999,999  42%   85.30MB/s    0:00:30 (xfr#2)"
+    chunk = ("  1,234,567  12%   85.30MB/s    0:01:23 (xfr#1, ir-chk=10/20)\r"
+             "  9,999,999  42%   85.30MB/s    0:00:30 (xfr#2)")
     lines = split_lines(chunk)
     assert len(lines) == 2
     p = parse_line(lines[-1])
@@ -88,18 +94,53 @@ def test_audit_is_append_only_jsonl_without_secrets(tmp_path, monkeypatch):
     audit.append(tmp_path, "finished", action="base-backup", outcome="succeeded")
     records = audit.read(tmp_path)
     assert [r["event"] for r in records] == ["started", "finished"]
-    assert records[0]["ssh_client"] == "10.1.2.3" and records[0]["user"]
+    assert records[0]["user"] == pwd.getpwuid(os.getuid()).pw_name
+    # no utmp entry for this terminal (pytest has none): the variable is only a claim
+    if records[0]["ssh_client"] is None:
+        assert records[0]["ssh_client_claimed"] == "10.1.2.3"
     assert "hunter2" not in (tmp_path / "audit.jsonl").read_text()
+    assert stat.S_IMODE(os.stat(tmp_path / "audit.jsonl").st_mode) == 0o600
 
 
 def test_lock_is_single_flight(tmp_path):
-    fd = locks.acquire(tmp_path, "restore", "science")
-    assert fd is not None
+    lock = locks.acquire(tmp_path, "restore", "science", run_id="r1")
+    assert lock is not None
     assert locks.acquire(tmp_path, "restore", "science") is None
-    assert locks.holder(tmp_path, "restore", "science") == os.getpid()
-    assert locks.acquire(tmp_path, "restore", "annex") is not None
-    os.close(fd)
+    held = locks.holder(tmp_path, "restore", "science")
+    assert held is not None and held.pid == os.getpid() and held.run_id == "r1"
+    other = locks.acquire(tmp_path, "restore", "annex")
+    assert other is not None
+    other.release()
+    lock.release()
+    # this test's process group has other members (pytest's parents): the released record stays
+    # held while the group lives, as a supervisor's leftover child would keep it
+    assert locks.holder(tmp_path, "restore", "science") is not None
+
+
+def test_a_released_lock_is_free_while_its_process_still_runs(tmp_path):
+    """A supervisor alone in its group gives the lock up before it says the run is over."""
+    code = ("import sys, time; from montagu_console.actions import locks; "
+            "l = locks.acquire(sys.argv[1], 'restore', 'science'); l.release(); print('released', flush=True); "
+            "time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        assert proc.stdout.readline().strip() == "released"
+        assert locks.holder(tmp_path, "restore", "science") is None
+    finally:
+        proc.kill()
+        proc.wait()
+    assert stat.S_IMODE(os.stat(locks.lock_path(tmp_path, "restore", "science")).st_mode) == 0o600
+
+
+def test_a_lock_naming_a_reused_pid_is_free(tmp_path):
+    """A pid alone never holds a lock: its start time must match too."""
+    path = locks.lock_path(tmp_path, "restore", "science")
+    path.write_text(json.dumps({"pid": os.getpid(), "start": 1, "pgid": 2**22 + 11}))
     assert locks.holder(tmp_path, "restore", "science") is None
+    lock = locks.acquire(tmp_path, "restore", "science")
+    assert lock is not None
+    lock.release()
 
 
 @pytest.mark.parametrize("action", ["base-backup", "nightly-recover", "restore"])
