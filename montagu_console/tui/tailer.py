@@ -158,7 +158,8 @@ def follow(run: Run, post: Callable[[Message], object], stop: threading.Event, *
             ended = False
             if state not in ACTIVE and state != "unknown":  # unknown: run.json not readable (yet)
                 final_since = final_since or time.monotonic()
-                ended = not pid_alive(record.get("pid"), record.get("pid_start")) or time.monotonic() - final_since > EXIT_GRACE_SECONDS
+                gone = not pid_alive(record.get("pid"), record.get("pid_start"))
+                ended = gone or time.monotonic() - final_since > EXIT_GRACE_SECONDS
             if ended:  # take the log's last words
                 lines += tail.read() + tail.rest()
             if lines or changed or ended:

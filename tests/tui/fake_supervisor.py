@@ -34,7 +34,8 @@ def main() -> None:
     for step in steps[:args.step]:
         step |= {"state": "done", "started_at": now_iso(), "finished_at": now_iso()}
     steps[args.step] |= {"state": "running", "started_at": now_iso(), "finished_at": None}
-    run.update(state="running", pid=os.getpid(), pid_start=start_time(os.getpid()), pgid=os.getpgrp(), started_at=now_iso(), current_step=args.step, steps=steps,
+    run.update(state="running", pid=os.getpid(), pid_start=start_time(os.getpid()), pgid=os.getpgrp(),
+               started_at=now_iso(), current_step=args.step, steps=steps,
                progress={"percent": 0.0, "eta_seconds": None, "label": "fake copy"})
     start = time.monotonic()
     written, last_progress = 0, start
