@@ -1,5 +1,6 @@
 """Configuration: load and validate the console's YAML file.
 
+The schema is declared once, as frozen pydantic dataclasses below (unknown keys forbidden).
 Every problem is reported at once, each naming the key path, the file and the line:
 ``hosts.science.port: expected an integer, got "twenty-two" (config.yml line 14)``.
 Unknown keys are errors, so a typo can never silently switch a check off.
@@ -7,341 +8,540 @@ Unknown keys are errors, so a typo can never silently switch a check off.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
+import posixpath
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.dataclasses import dataclass
+from pydantic_core import ArgsKwargs, PydanticCustomError
 
 from .errors import ConfigError
+from .redact import redact
 
 SEARCH_PATH_ENV = "MONTAGU_CONSOLE_CONFIG"
+SHOW_CHARS = 60  # the longest value quoted back in an error message
+
+_MODEL = ConfigDict(extra="forbid", allow_inf_nan=False, arbitrary_types_allowed=True)
 
 
-@dataclass(frozen=True)
+# -- value types ------------------------------------------------------------------------------
+
+
+def _bad(message: str, at: str = "") -> PydanticCustomError:
+    """A validation error with our own wording; ``at`` is a key path below the failing location."""
+    return PydanticCustomError("config", "{message}", {"message": message, "at": at})
+
+
+def _got(value: Any) -> str:
+    return _show(value)
+
+
+def _bounded(lo: float | None, hi: float | None, what: str, *, lo_open: bool = False):
+    def check(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            raise _bad(f"expected a finite number, got {_got(v)}")
+        if (lo is not None and (v <= lo if lo_open else v < lo)) or (hi is not None and v > hi):
+            if lo is not None and hi is not None:
+                span = f"{'above ' if lo_open else ''}{lo:g}-{hi:g}" if not lo_open else f"> {lo:g} and <= {hi:g}"
+            elif lo is not None:
+                span = f"> {lo:g}" if lo_open else f">= {lo:g}"
+            else:
+                span = f"<= {hi:g}"
+            raise _bad(f"expected {what} ({span}), got {_got(v)}")
+        return v
+
+    return AfterValidator(check)
+
+
+def _nonblank(v: str) -> str:
+    if not v.strip():
+        raise _bad("expected a non-empty string, got " + _got(v))
+    return v
+
+
+Int = Annotated[int, Strict()]
+Num = Annotated[float, Strict()]
+Bool = Annotated[bool, Strict()]
+Str = Annotated[str, Strict(), AfterValidator(_nonblank)]
+Positive = Annotated[Num, _bounded(0, None, "a positive number", lo_open=True)]
+PositiveInt = Annotated[Int, _bounded(0, None, "a positive integer", lo_open=True)]
+Port = Annotated[Int, _bounded(1, 65535, "a port number")]
+Timeout = Annotated[Num, _bounded(0, 86400, "a number of seconds", lo_open=True)]
+TimeoutInt = Annotated[Int, _bounded(0, 86400 * 7, "a number of seconds", lo_open=True)]
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+
+
+def _name(v: str) -> str:
+    if not _NAME.match(v):
+        raise _bad(f"expected a name of letters, digits, _ . - (not starting with . _ -), got {_got(v)}")
+    return v
+
+
+Name = Annotated[str, Strict(), AfterValidator(_name)]
+
+
+def _clean_path(v: str, *, home_ok: bool) -> str:
+    if not v or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in v):
+        raise _bad(f"expected an absolute path without spaces or control characters, got {_got(v)}")
+    rest = v[2:] if home_ok and v.startswith("~/") else v
+    if not (rest.startswith("/") or (home_ok and v.startswith("~/"))):
+        raise _bad(f"expected an absolute path{' (or ~/...)' if home_ok else ''}, got {_got(v)}")
+    if ".." in rest.split("/"):
+        raise _bad(f"expected a path without .. components, got {_got(v)}")
+    norm = posixpath.normpath(rest) if rest.startswith("/") else posixpath.normpath("/" + rest)[1:]
+    if norm in ("/", "//", "", "."):
+        raise _bad(f"expected a directory below /, got {_got(v)}")
+    if norm.startswith("//"):
+        norm = norm[1:]
+    return "~/" + norm if v.startswith("~/") else norm
+
+
+AbsPath = Annotated[str, Strict(), AfterValidator(lambda v: _clean_path(v, home_ok=False))]
+HomePath = Annotated[str, Strict(), AfterValidator(lambda v: _clean_path(v, home_ok=True))]
+
+
+def _file_name(v: str) -> str:
+    if "/" in v or v in (".", "..") or v.startswith("-") or not v or any(ord(c) < 32 or ord(c) == 127 for c in v):
+        raise _bad(f"expected a plain file name (no /, not . or .., not starting with -), got {_got(v)}")
+    return v
+
+
+FileName = Annotated[str, Strict(), AfterValidator(_file_name)]
+
+
+def _host_ref(v: str, info: ValidationInfo) -> str:
+    known = (info.context or {}).get("hosts")
+    if known is not None and v not in known:
+        raise _bad(f"unknown host {_got(v)} (hosts: {', '.join(sorted(known)) or 'none'})")
+    return v
+
+
+HostRef = Annotated[Str, AfterValidator(_host_ref)]
+
+
+def _argv(v: tuple[str, ...]) -> tuple[str, ...]:
+    if not v or not all(x for x in v):
+        raise _bad("expected a non-empty list of non-empty strings, got " + _got(list(v)))
+    return v
+
+
+Argv = Annotated[tuple[Annotated[str, Strict()], ...], AfterValidator(_argv)]
+
+
+def _mounts(v: tuple[str, ...]) -> tuple[str, ...]:
+    for i, x in enumerate(v):
+        parts = x.split(":")
+        if not (len(parts) in (2, 3) and all(parts[:2]) and parts[2:] in ([], ["ro"], ["rw"])):
+            raise _bad(f'expected a bind mount "SRC:DST" or "SRC:DST:ro", got {_got(x)}', at=f"[{i}]")
+    return v
+
+
+def _env(v: tuple[str, ...]) -> tuple[str, ...]:
+    for i, x in enumerate(v):
+        if "=" not in x or x.startswith("="):
+            raise _bad('expected "NAME=VALUE", got ' + _got(x.split("=", 1)[0] + "=..." if "=" in x else x),
+                       at=f"[{i}]")
+    return v
+
+
+def _docker_url(v: str) -> str:
+    if not v.startswith(("unix://", "ssh://", "tcp://")):
+        raise _bad(f"expected a Docker endpoint (unix://PATH or ssh://USER@HOST), got {_got(v)}")
+    return v
+
+
+def _notify_url(v: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(v)
+        has_credentials = parts.username is not None or parts.password is not None
+    except ValueError:
+        raise _bad("expected an http:// or https:// URL") from None
+    if has_credentials or "@" in parts.netloc:
+        raise _bad("a URL with credentials (user:password@) is not allowed; use a token-free endpoint")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _bad(f"expected an http:// or https:// URL, got {_got(v)}")
+    return v
+
+
+DockerUrl = Annotated[Str, AfterValidator(_docker_url)]
+NotifyUrl = Annotated[str, Strict(), AfterValidator(_notify_url)]
+
+
+def _warn_below_crit(warning: str, critical: str):
+    """A model check: ``warning`` must be below ``critical`` (named by their keys)."""
+
+    def check(self: Any) -> Any:
+        if getattr(self, warning) >= getattr(self, critical):
+            raise _bad(f"{warning} ({getattr(self, warning):g}) must be below {critical} "
+                       f"({getattr(self, critical):g})", at=warning)
+        return self
+
+    return model_validator(mode="after")(check)
+
+
+def _lift_thresholds(names: tuple[str, ...]):
+    """Accept the flat keyword form ``BarmanConfig(backup_warning_days=...)`` used in code."""
+
+    def lift(data: Any) -> Any:
+        if not isinstance(data, ArgsKwargs) or not data.kwargs or not any(n in data.kwargs for n in names):
+            return data
+        kwargs = dict(data.kwargs)
+        base = kwargs.get("thresholds")
+        merged: dict[str, Any] = dict(base.__dict__) if dataclasses.is_dataclass(base) else dict(base or {})
+        merged.update({n: kwargs.pop(n) for n in names if n in kwargs})
+        kwargs["thresholds"] = merged
+        return ArgsKwargs(data.args, kwargs)
+
+    return model_validator(mode="before")(lift)
+
+
+# -- the schema ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, config=_MODEL)
+class SshConfig:
+    """The ``hosts.NAME.ssh`` form of a host's SSH settings."""
+
+    host: Str | None = None
+    port: Port | None = None
+    user: Str | None = None
+    key_file: Str | None = None
+    known_hosts: Str | None = None
+
+
+@dataclass(frozen=True, config=_MODEL)
 class HostConfig:
     """One named host: how to reach it and its Docker endpoint."""
 
-    name: str
-    transport: str  # "local" or "ssh"
-    host: str | None = None
-    port: int = 22
-    user: str | None = None
-    key_file: str | None = None
-    known_hosts: str | None = None
-    docker: str | None = None  # unix://... or ssh://...
-    connect_timeout: float = 5.0
+    name: str = ""
+    transport: str = "local"  # "local" or "ssh" (checked in the config file by the host section)
+    host: Str | None = None
+    port: Port | None = None  # None: not given, ~/.ssh/config's Port (or 22) applies
+    user: Str | None = None
+    key_file: Str | None = None
+    known_hosts: Str | None = None
+    docker: DockerUrl | None = None  # unix://... or ssh://...
+    connect_timeout: Timeout | None = None  # None: timeouts.connect_seconds
+    ssh: SshConfig | None = None
+
+    @model_validator(mode="after")
+    def _merge_ssh(self) -> HostConfig:
+        if self.ssh is not None:
+            for f in dataclasses.fields(SshConfig):
+                value = getattr(self.ssh, f.name)
+                if value is None:
+                    continue
+                if getattr(self, f.name) is not None:
+                    raise _bad(f"also given as {f.name} of this host", at=f"ssh.{f.name}")
+                object.__setattr__(self, f.name, value)
+            object.__setattr__(self, "ssh", None)
+        if self.transport == "ssh" and not self.host:
+            raise _bad("missing required key for transport: ssh", at="host")
+        return self
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_MODEL)
+class _HostEntry(HostConfig):
+    """A host as written in the config file: the transport is one of the known ones."""
+
+    transport: Literal["local", "ssh"] = Field(default=...)
+
+
+@dataclass(frozen=True, config=_MODEL)
+class BarmanThresholds:
+    backup_warning_days: Positive = 32
+    backup_critical_days: Positive = 35
+    _order = _warn_below_crit("backup_warning_days", "backup_critical_days")
+
+
+@dataclass(frozen=True, config=_MODEL)
 class BarmanConfig:
-    host: str
-    server: str = "montagu"
-    command: tuple[str, ...] = ("barman",)
-    container: str | None = None
-    home: str = "/var/lib/barman"
-    backup_warning_days: float = 32
-    backup_critical_days: float = 35
+    host: HostRef
+    server: Name = "montagu"
+    command: Argv = ("barman",)
+    container: Name | None = None
+    home: AbsPath = "/var/lib/barman"
+    thresholds: BarmanThresholds = dataclasses.field(default_factory=BarmanThresholds)
+    _lift = _lift_thresholds(("backup_warning_days", "backup_critical_days"))
+
+    @property
+    def backup_warning_days(self) -> float:
+        return self.thresholds.backup_warning_days
+
+    @property
+    def backup_critical_days(self) -> float:
+        return self.thresholds.backup_critical_days
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_MODEL)
+class WalThresholds:
+    lag_warning_bytes: PositiveInt = 64 * 1024**2
+    lag_critical_bytes: PositiveInt = 1024**3
+    archive_warning_seconds: PositiveInt = 600
+    archive_critical_seconds: PositiveInt = 3600
+    _lag = _warn_below_crit("lag_warning_bytes", "lag_critical_bytes")
+    _archive = _warn_below_crit("archive_warning_seconds", "archive_critical_seconds")
+
+
+_WAL_T = ("lag_warning_bytes", "lag_critical_bytes", "archive_warning_seconds", "archive_critical_seconds")
+
+
+@dataclass(frozen=True, config=_MODEL)
 class WalConfig:
-    slot: str = "barman"
-    lag_warning_bytes: int = 64 * 1024**2
-    lag_critical_bytes: int = 1024**3
-    archive_warning_seconds: int = 600
-    archive_critical_seconds: int = 3600
+    slot: Name = "barman"
+    thresholds: WalThresholds = dataclasses.field(default_factory=WalThresholds)
+    _lift = _lift_thresholds(_WAL_T)
+
+    @property
+    def lag_warning_bytes(self) -> int:
+        return self.thresholds.lag_warning_bytes
+
+    @property
+    def lag_critical_bytes(self) -> int:
+        return self.thresholds.lag_critical_bytes
+
+    @property
+    def archive_warning_seconds(self) -> int:
+        return self.thresholds.archive_warning_seconds
+
+    @property
+    def archive_critical_seconds(self) -> int:
+        return self.thresholds.archive_critical_seconds
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_MODEL)
 class ReplayConfig:
     """The temporary PostgreSQL container that replays the WAL of a fresh nightly copy."""
 
-    image: str = "ghcr.io/vimc/montagu-db:main"
-    command: tuple[str, ...] = ("/etc/montagu/postgresql.production.conf",)
-    user: str | None = None
-    data_dir: str = "/pgdata"
-    ready_command: tuple[str, ...] = ("montagu-wait.sh", "3600")
-    timeout_seconds: int = 3600
-    mounts: tuple[str, ...] = ()  # extra bind mounts, "SRC:DST[:ro]"
-    env: tuple[str, ...] = ()  # extra environment, "K=V"
+    image: Str = "ghcr.io/vimc/montagu-db:main"
+    command: Argv = ("/etc/montagu/postgresql.production.conf",)
+    user: Str | None = None
+    data_dir: AbsPath = "/pgdata"
+    ready_command: Argv = ("montagu-wait.sh", "3600")
+    timeout_seconds: TimeoutInt = 3600
+    mounts: Annotated[tuple[Annotated[str, Strict()], ...], AfterValidator(_mounts)] = ()  # "SRC:DST[:ro]"
+    env: Annotated[tuple[Annotated[str, Strict()], ...], AfterValidator(_env)] = ()  # "K=V"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_MODEL)
+class HoursThresholds:
+    warning_hours: Positive = 26
+    critical_hours: Positive = 50
+    _order = _warn_below_crit("warning_hours", "critical_hours")
+
+
+@dataclass(frozen=True, config=_MODEL)
 class NightlyConfig:
-    host: str
-    volume: str | None = None
-    path: str | None = None
-    timestamp_file: str = ".barman-last-restore"
-    profile: str = "bb8"
-    jobs: int = 4
-    mount: str = "/nightly"
-    replay: "ReplayConfig" = None  # type: ignore[assignment]
-    ship_command: tuple[str, ...] = ("bb8", "backup")
-    warning_hours: float = 26
-    critical_hours: float = 50
+    host: HostRef
+    volume: Name | None = None
+    path: AbsPath | None = None
+    timestamp_file: FileName = ".barman-last-restore"
+    profile: Literal["bb8", "privateer"] = "bb8"
+    jobs: Annotated[Int, _bounded(1, 64, "a number of jobs")] = 4
+    mount: AbsPath = "/nightly"
+    replay: ReplayConfig = dataclasses.field(default_factory=ReplayConfig)
+    ship_command: Argv = ("bb8", "backup")
+    thresholds: HoursThresholds = dataclasses.field(default_factory=HoursThresholds)
+    _lift = _lift_thresholds(("warning_hours", "critical_hours"))
+
+    @model_validator(mode="after")
+    def _one_place(self) -> NightlyConfig:
+        if bool(self.volume) == bool(self.path):
+            raise _bad("give exactly one of volume (a Docker volume) or path (a directory)")
+        return self
+
+    @property
+    def warning_hours(self) -> float:
+        return self.thresholds.warning_hours
+
+    @property
+    def critical_hours(self) -> float:
+        return self.thresholds.critical_hours
 
 
-@dataclass(frozen=True)
+def _unique_names(v: tuple[str, ...]) -> tuple[str, ...]:
+    if not v:
+        raise _bad("expected a non-empty list of target names, got an empty list")
+    seen: set[str] = set()
+    for i, name in enumerate(v):
+        _name_at(name, f"[{i}]")
+        if name in seen:
+            raise _bad(f"duplicate target {_got(name)}", at=f"[{i}]")
+        seen.add(name)
+    return v
+
+
+def _name_at(v: str, at: str) -> None:
+    try:
+        _name(v)
+    except PydanticCustomError as e:
+        raise _bad(e.context["message"] if e.context else str(e), at=at) from None
+
+
+@dataclass(frozen=True, config=_MODEL)
 class StarportConfig:
-    host: str
-    path: str = "~/starport"
-    targets: tuple[str, ...] = ("barman_to_starport",)
-    volume: str = "montagu_db_volume"
-    warning_hours: float = 26
-    critical_hours: float = 50
+    host: HostRef
+    path: HomePath = "~/starport"
+    targets: Annotated[tuple[Annotated[str, Strict()], ...], AfterValidator(_unique_names)] = ("barman_to_starport",)
+    volume: Name = "montagu_db_volume"
+    thresholds: HoursThresholds = dataclasses.field(default_factory=HoursThresholds)
+    _lift = _lift_thresholds(("warning_hours", "critical_hours"))
+
+    @property
+    def warning_hours(self) -> float:
+        return self.thresholds.warning_hours
+
+    @property
+    def critical_hours(self) -> float:
+        return self.thresholds.critical_hours
 
 
-@dataclass(frozen=True)
+def _expectation(v: str) -> str:
+    if parse_expect(v) is None:
+        raise _bad(f'expected "not null" or a comparison such as "> 0", got {_got(v)}')
+    return v
+
+
+@dataclass(frozen=True, config=_MODEL)
 class VerifyQuery:
-    name: str
-    sql: str
-    expect: str
+    name: Str
+    sql: Str
+    expect: Annotated[Str, AfterValidator(_expectation)]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_MODEL)
+class ScienceThresholds:
+    data_warning_days: Positive = 35
+    drill_max_age_days: Positive = 90
+    require_drill: Bool = False
+
+
+@dataclass(frozen=True, config=_MODEL)
 class ScienceConfig:
-    host: str
-    container: str = "montagu-db"
-    volume: str = "montagu_db_volume"
-    data_dir: str = "/pgdata"
-    db_user: str = "vimc"
-    db_name: str = "montagu"
-    profile: str = "bb8"
-    data_warning_days: float = 35
-    restore_command: tuple[str, ...] = ("bb8", "restore")
-    ready_timeout_seconds: int = 7200
-    primary_clock_command: tuple[str, ...] | None = None
-    drill_max_age_days: float = 90
-    require_drill: bool = False
+    host: HostRef
+    container: Name = "montagu-db"
+    volume: Name = "montagu_db_volume"
+    data_dir: AbsPath = "/pgdata"
+    db_user: Str = "vimc"
+    db_name: Str = "montagu"
+    profile: Literal["bb8", "privateer"] = "bb8"
+    restore_command: Argv = ("bb8", "restore")
+    ready_timeout_seconds: TimeoutInt = 7200
+    primary_clock_command: Argv | None = None
     verify: tuple[VerifyQuery, ...] = ()
-    rpo_sql: str | None = None
+    rpo_sql: Str | None = None
+    thresholds: ScienceThresholds = dataclasses.field(default_factory=ScienceThresholds)
+    _lift = _lift_thresholds(("data_warning_days", "drill_max_age_days", "require_drill"))
+
+    @property
+    def data_warning_days(self) -> float:
+        return self.thresholds.data_warning_days
+
+    @property
+    def drill_max_age_days(self) -> float:
+        return self.thresholds.drill_max_age_days
+
+    @property
+    def require_drill(self) -> bool:
+        return self.thresholds.require_drill
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_MODEL)
+class Timeouts:
+    connect_seconds: Timeout = 5.0  # SSH connect / Docker ping
+    command_seconds: Timeout = 30.0  # any one command or file read on a host
+
+
+def _dir_path(v: Any, info: ValidationInfo) -> Path:
+    """state_dir / lock_dir: ``~`` expanded, relative to the config file's directory, absolute."""
+    text = str(v)
+    if not text or any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise _bad(f"expected a directory path, got {_got(text)}")
+    base = (info.context or {}).get("base")
+    p = Path(text).expanduser()
+    if not p.is_absolute():
+        p = Path(base or Path.cwd()) / p
+    if ".." in p.parts:
+        raise _bad(f"expected a path without .. components, got {_got(text)}")
+    p = Path(posixpath.normpath(str(p)))
+    if p == Path("/"):
+        raise _bad(f"expected a directory below /, got {_got(text)}")
+    return p
+
+
+DirPath = Annotated[Path, AfterValidator(_dir_path)]
+
+
+@dataclass(frozen=True, config=_MODEL)
 class Config:
-    """The whole, validated configuration."""
+    """The whole, validated configuration (``path`` is the file it came from, absolute)."""
 
-    path: Path
-    hosts: dict[str, HostConfig]
+    hosts: dict[str, _HostEntry]
     barman: BarmanConfig
     nightly: NightlyConfig
     starport: StarportConfig
     science: ScienceConfig
-    wal: WalConfig = field(default_factory=WalConfig)
-    refresh_seconds: float = 10
-    read_only: bool = False
-    theme: str = "montagu-dark"
-    state_dir: Path = Path("~/.local/state/montagu-console").expanduser()
-    notify: str | None = None
-    connect_timeout: float = 5.0
-    command_timeout: float = 30.0
-    keys: dict[str, str] = field(default_factory=dict)
+    path: Path = Path("config.yml")
+    wal: WalConfig = dataclasses.field(default_factory=WalConfig)
+    refresh_seconds: Annotated[Num, _bounded(0.5, 3600, "a number of seconds")] = 10
+    read_only: Bool = False
+    theme: Str = "montagu-dark"
+    state_dir: DirPath = Path("~/.local/state/montagu-console")
+    lock_dir: DirPath = Path("/run/montagu-console")
+    notify: NotifyUrl | None = None
+    timeouts: Timeouts = dataclasses.field(default_factory=Timeouts)
+    keys: dict[str, Str] = dataclasses.field(default_factory=dict)
 
-
-# ---------------------------------------------------------------------------------------------
-# Schema: for each section, key -> (checker, default). A default of REQUIRED must be given.
-
-REQUIRED = object()
-
-
-def _int(v: Any) -> Any:
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise _Bad("an integer")
-    return v
-
-
-def _positive_number(v: Any) -> Any:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-        raise _Bad("a positive number")
-    return v
-
-
-def _port(v: Any) -> Any:
-    _int(v)
-    if not 1 <= v <= 65535:
-        raise _Bad("a port number (1-65535)")
-    return v
-
-
-def _str(v: Any) -> Any:
-    if not isinstance(v, str) or not v.strip():
-        raise _Bad("a non-empty string")
-    return v
-
-
-def _bool(v: Any) -> Any:
-    if not isinstance(v, bool):
-        raise _Bad("true or false")
-    return v
-
-
-def _str_list(v: Any) -> Any:
-    if not isinstance(v, list) or not v or not all(isinstance(x, str) and x for x in v):
-        raise _Bad("a non-empty list of strings")
-    return tuple(v)
-
-
-def _str_list_or_empty(v: Any) -> Any:
-    if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
-        raise _Bad("a list of strings")
-    return tuple(v)
-
-
-def _mount_list(v: Any) -> Any:
-    _str_list_or_empty(v)
-    if not all(len(x.split(":")) in (2, 3) and all(x.split(":")[:2]) and x.split(":")[2:] in ([], ["ro"], ["rw"])
-               for x in v):
-        raise _Bad('a list of bind mounts "SRC:DST" or "SRC:DST:ro"')
-    return tuple(v)
-
-
-def _env_list(v: Any) -> Any:
-    _str_list_or_empty(v)
-    if not all("=" in x and not x.startswith("=") for x in v):
-        raise _Bad('a list of "NAME=VALUE"')
-    return tuple(v)
-
-
-def _choice(*choices: str) -> Callable[[Any], Any]:
-    def check(v: Any) -> Any:
-        if v not in choices:
-            raise _Bad("one of " + ", ".join(choices))
+    @field_validator("hosts", mode="after")
+    @classmethod
+    def _some_hosts(cls, v: dict[str, HostConfig]) -> dict[str, HostConfig]:
+        if not v:
+            raise _bad("no hosts defined")
+        for name in v:
+            _name_at(name, name)
         return v
 
-    return check
+    @model_validator(mode="after")
+    def _fill_hosts(self) -> Config:
+        for name, h in list(self.hosts.items()):
+            changes: dict[str, Any] = {}
+            if h.name != name:
+                changes["name"] = name
+            if h.connect_timeout is None:
+                changes["connect_timeout"] = self.timeouts.connect_seconds
+            if changes:
+                self.hosts[name] = dataclasses.replace(h, **changes)
+        return self
+
+    @property
+    def connect_timeout(self) -> float:
+        return self.timeouts.connect_seconds
+
+    @property
+    def command_timeout(self) -> float:
+        return self.timeouts.command_seconds
 
 
-def _docker_url(v: Any) -> Any:
-    _str(v)
-    if not v.startswith(("unix://", "ssh://", "tcp://")):
-        raise _Bad("a Docker endpoint (unix://PATH or ssh://USER@HOST)")
-    return v
-
-
-def _url(v: Any) -> Any:
-    _str(v)
-    if not v.startswith(("http://", "https://")):
-        raise _Bad("an http:// or https:// URL")
-    return v
-
-
-def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    return lambda v: None if v is None else check(v)
-
-
-class _Bad(Exception):
-    def __init__(self, expected: str):
-        self.expected = expected
-
-
-HOST_KEYS = {
-    "transport": (_choice("local", "ssh"), REQUIRED),
-    "host": (_str, None),
-    "port": (_port, 22),
-    "user": (_str, None),
-    "key_file": (_str, None),
-    "known_hosts": (_str, None),
-    "docker": (_docker_url, None),
-    "connect_timeout": (_positive_number, 5.0),
-}
-SSH_KEYS = {k: HOST_KEYS[k] for k in ("host", "port", "user", "key_file", "known_hosts")}
-
-SECTIONS: dict[str, dict[str, tuple[Callable[[Any], Any], Any]]] = {
-    "barman": {
-        "host": (_str, REQUIRED),
-        "server": (_str, "montagu"),
-        "command": (_str_list, ("barman",)),
-        "container": (_str, None),
-        "home": (_str, "/var/lib/barman"),
-        "thresholds": ({
-            "backup_warning_days": (_positive_number, 32),
-            "backup_critical_days": (_positive_number, 35),
-        }, {}),
-    },
-    "wal": {
-        "slot": (_str, "barman"),
-        "thresholds": ({
-            "lag_warning_bytes": (_int, 64 * 1024**2),
-            "lag_critical_bytes": (_int, 1024**3),
-            "archive_warning_seconds": (_int, 600),
-            "archive_critical_seconds": (_int, 3600),
-        }, {}),
-    },
-    "nightly": {
-        "host": (_str, REQUIRED),
-        "volume": (_str, None),
-        "path": (_str, None),
-        "timestamp_file": (_str, ".barman-last-restore"),
-        "profile": (_choice("bb8", "privateer"), "bb8"),
-        "jobs": (_int, 4),
-        "mount": (_str, "/nightly"),
-        "replay": ({
-            "image": (_str, "ghcr.io/vimc/montagu-db:main"),
-            "command": (_str_list, ("/etc/montagu/postgresql.production.conf",)),
-            "user": (_str, None),
-            "data_dir": (_str, "/pgdata"),
-            "ready_command": (_str_list, ("montagu-wait.sh", "3600")),
-            "timeout_seconds": (_int, 3600),
-            "mounts": (_mount_list, ()),
-            "env": (_env_list, ()),
-        }, {}),
-        "ship_command": (_str_list, ("bb8", "backup")),
-        "thresholds": ({
-            "warning_hours": (_positive_number, 26),
-            "critical_hours": (_positive_number, 50),
-        }, {}),
-    },
-    "starport": {
-        "host": (_str, REQUIRED),
-        "path": (_str, "~/starport"),
-        "targets": (_str_list, ("barman_to_starport",)),
-        "volume": (_str, "montagu_db_volume"),
-        "thresholds": ({
-            "warning_hours": (_positive_number, 26),
-            "critical_hours": (_positive_number, 50),
-        }, {}),
-    },
-    "science": {
-        "host": (_str, REQUIRED),
-        "container": (_str, "montagu-db"),
-        "volume": (_str, "montagu_db_volume"),
-        "data_dir": (_str, "/pgdata"),
-        "db_user": (_str, "vimc"),
-        "db_name": (_str, "montagu"),
-        "profile": (_choice("bb8", "privateer"), "bb8"),
-        "restore_command": (_str_list, ("bb8", "restore")),
-        "ready_timeout_seconds": (_int, 7200),
-        "primary_clock_command": (_str_list, None),
-        "verify": ("verify", ()),
-        "rpo_sql": (_str, None),
-        "thresholds": ({
-            "data_warning_days": (_positive_number, 35),
-            "drill_max_age_days": (_positive_number, 90),
-            "require_drill": (_bool, False),
-        }, {}),
-    },
-}
-
-TOP_KEYS: dict[str, tuple[Callable[[Any], Any], Any]] = {
-    "refresh_seconds": (_positive_number, 10),
-    "read_only": (_bool, False),
-    "theme": (_str, "montagu-dark"),
-    "state_dir": (_str, "~/.local/state/montagu-console"),
-    "notify": (_optional(_url), None),
-    "timeouts": ({
-        "connect_seconds": (_positive_number, 5.0),
-        "command_seconds": (_positive_number, 30.0),
-    }, {}),
-    "keys": ("keys", {}),
-}
-
-VERIFY_EXPECT = ("not null", ">", ">=", "==", "<", "<=", "!=")
-
-
-# ---------------------------------------------------------------------------------------------
+# -- finding and loading ------------------------------------------------------------------------
 
 
 def find_config(explicit: str | None) -> Path:
@@ -362,6 +562,7 @@ def find_config(explicit: str | None) -> Path:
 
 def load_config(path: Path) -> Config:
     """Read and validate ``path``; raise ConfigError listing every problem."""
+    path = Path(path).expanduser().absolute()
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -382,192 +583,29 @@ def parse_config(text: str, path: Path) -> Config:
         raise ConfigError([f"{path.name}: not valid YAML: {problem}{where}"]) from None
     if node is None:
         raise ConfigError([f"{path.name}: config file is empty"])
-    v = _Validator(path.name)
-    raw = v.mapping(node, "")
-    if raw is None:
-        raise ConfigError(v.errors)
-    cfg = v.build(raw, path)
-    if v.errors:
-        raise ConfigError(sorted(v.errors, key=_line_of))
+    tree = _Tree(path.name)
+    data = tree.value(node, ())
+    if tree.errors:
+        raise ConfigError(_sorted(tree.errors))
+    if not isinstance(data, dict):
+        line = node.start_mark.line + 1
+        raise ConfigError([f"config: expected a mapping, got {_show(data)} ({path.name} line {line})"])
+    errors = []
+    if "path" in data:
+        errors.append(tree.message(("path",), f"unknown key (allowed: {', '.join(_allowed(Config))})"))
+        data.pop("path")
+    context = {"hosts": set(data["hosts"]) if isinstance(data.get("hosts"), dict) else None,
+               "base": str(path.parent)}
+    try:
+        cfg = _ADAPTER.validate_python({**data, "path": path}, context=context)
+    except ValidationError as e:
+        errors += [tree.message(*_explain(err)) for err in e.errors(include_url=False)]
+    if errors:
+        raise ConfigError(_sorted(errors))
     return cfg
 
 
-def _line_of(message: str) -> int:
-    m = re.search(r" line (\d+)\)$", message)
-    return int(m.group(1)) if m else 0
-
-
-class _Validator:
-    def __init__(self, filename: str):
-        self.filename = filename
-        self.errors: list[str] = []
-
-    def error(self, key: str, message: str, node: yaml.Node | None) -> None:
-        line = f" ({self.filename} line {node.start_mark.line + 1})" if node is not None else f" ({self.filename})"
-        self.errors.append(f"{key or 'config'}: {message}{line}")
-
-    def mapping(self, node: yaml.Node, key: str) -> dict[str, tuple[yaml.Node, yaml.Node]] | None:
-        if not isinstance(node, yaml.MappingNode):
-            self.error(key, f"expected a mapping, got {_describe(node)}", node)
-            return None
-        out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
-        for k, val in node.value:
-            name = k.value if isinstance(k, yaml.ScalarNode) else str(k)
-            if name in out:
-                self.error(_join(key, name), "duplicate key", k)
-            out[name] = (k, val)
-        return out
-
-    def section(self, raw: dict, key: str, schema: dict, node: yaml.Node | None) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for name, (k, _val) in raw.items():
-            if name not in schema:
-                self.error(_join(key, name), f"unknown key (allowed: {', '.join(sorted(schema))})", k)
-        for name, (check, default) in schema.items():
-            path = _join(key, name)
-            if name not in raw:
-                if default is REQUIRED:
-                    self.error(path, "missing required key", node)
-                elif isinstance(check, dict):
-                    values[name] = self.section({}, path, check, node)
-                else:
-                    values[name] = default
-                continue
-            _k, val = raw[name]
-            if default is None and isinstance(val, yaml.ScalarNode) and _scalar(val) is None:
-                values[name] = None  # an optional key given as null
-                continue
-            if isinstance(check, dict):
-                sub = self.mapping(val, path)
-                values[name] = self.section(sub or {}, path, check, val)
-            elif check == "verify":
-                values[name] = self.verify(val, path)
-            elif check == "keys":
-                sub = self.mapping(val, path) or {}
-                keys = {}
-                for kname, (_kk, kval) in sub.items():
-                    got = self.scalar(kval, _join(path, kname), _str)
-                    if got is not None:
-                        keys[kname] = got
-                values[name] = keys
-            else:
-                values[name] = self.scalar(val, path, check)
-        return values
-
-    def scalar(self, node: yaml.Node, path: str, check: Callable[[Any], Any]) -> Any:
-        value = yaml.safe_load(yaml.serialize(node)) if not isinstance(node, yaml.ScalarNode) else _scalar(node)
-        try:
-            return check(value)
-        except _Bad as bad:
-            self.error(path, f"expected {bad.expected}, got {_show(value)}", node)
-            return None
-
-    def verify(self, node: yaml.Node, path: str) -> tuple[VerifyQuery, ...]:
-        if not isinstance(node, yaml.SequenceNode):
-            self.error(path, f"expected a list of {{name, sql, expect}}, got {_describe(node)}", node)
-            return ()
-        out = []
-        for i, item in enumerate(node.value):
-            ipath = f"{path}[{i}]"
-            raw = self.mapping(item, ipath)
-            if raw is None:
-                continue
-            vals = self.section(raw, ipath, {"name": (_str, REQUIRED), "sql": (_str, REQUIRED),
-                                             "expect": (_str, REQUIRED)}, item)
-            expect = vals.get("expect")
-            if expect is not None and parse_expect(expect) is None:
-                self.error(f"{ipath}.expect", f'expected "not null" or a comparison such as "> 0", got {_show(expect)}',
-                           raw["expect"][1])
-            if all(vals.get(k) for k in ("name", "sql", "expect")):
-                out.append(VerifyQuery(vals["name"], vals["sql"], vals["expect"]))
-        return tuple(out)
-
-    def build(self, raw: dict, path: Path) -> Config | None:
-        for name, (k, _v) in raw.items():
-            if name not in TOP_KEYS and name not in SECTIONS and name != "hosts":
-                allowed = sorted(list(TOP_KEYS) + list(SECTIONS) + ["hosts"])
-                self.error(name, f"unknown key (allowed: {', '.join(allowed)})", k)
-        top = self.section({k: v for k, v in raw.items() if k in TOP_KEYS}, "", TOP_KEYS, None)
-        hosts = self.hosts(raw.get("hosts"))
-        sections = {}
-        for name, schema in SECTIONS.items():
-            if name not in raw:
-                if name == "wal":
-                    sections[name] = self.section({}, name, schema, None)
-                else:
-                    self.error(name, "missing required section", None)
-                continue
-            k, val = raw[name]
-            sub = self.mapping(val, name)
-            sections[name] = self.section(sub or {}, name, schema, val)
-            host = sections[name].get("host")
-            if host is not None and hosts is not None and host not in hosts:
-                known = ", ".join(sorted(hosts)) or "none"
-                self.error(f"{name}.host", f"unknown host {_show(host)} (hosts: {known})", (sub or {}).get("host", (None, val))[1])
-        nightly = sections.get("nightly")
-        if nightly and "nightly" in raw:
-            if bool(nightly.get("volume")) == bool(nightly.get("path")):
-                self.error("nightly", "give exactly one of volume (a Docker volume) or path (a directory)", raw["nightly"][1])
-        if self.errors or hosts is None:
-            return None
-        base = path.parent
-        t = top["timeouts"]
-        return Config(
-            path=path,
-            hosts={n: HostConfig(**{**h, "connect_timeout": h.get("connect_timeout") or t["connect_seconds"]})
-                   for n, h in hosts.items()},
-            barman=BarmanConfig(**_flat(sections["barman"])),
-            wal=WalConfig(**_flat(sections["wal"])),
-            nightly=NightlyConfig(**{**_flat(sections["nightly"]),
-                                     "replay": ReplayConfig(**sections["nightly"]["replay"])}),
-            starport=StarportConfig(**_flat(sections["starport"])),
-            science=ScienceConfig(**_flat(sections["science"])),
-            refresh_seconds=top["refresh_seconds"],
-            read_only=top["read_only"],
-            theme=top["theme"],
-            state_dir=(base / Path(top["state_dir"]).expanduser()).resolve(),
-            notify=top["notify"],
-            connect_timeout=t["connect_seconds"],
-            command_timeout=t["command_seconds"],
-            keys=top["keys"],
-        )
-
-    def hosts(self, entry: tuple[yaml.Node, yaml.Node] | None) -> dict[str, dict] | None:
-        if entry is None:
-            self.error("hosts", "missing required section", None)
-            return None
-        k, node = entry
-        raw = self.mapping(node, "hosts")
-        if raw is None:
-            return None
-        if not raw:
-            self.error("hosts", "no hosts defined", node)
-        out = {}
-        for name, (_hk, hnode) in raw.items():
-            path = f"hosts.{name}"
-            hraw = self.mapping(hnode, path)
-            if hraw is None:
-                continue
-            nested = {}
-            if "ssh" in hraw:  # hosts.NAME.ssh.{host,port,...} is accepted as well as the flat form
-                _sk, snode = hraw.pop("ssh")
-                for sname, (skey, sval) in (self.mapping(snode, f"{path}.ssh") or {}).items():
-                    if sname not in SSH_KEYS:
-                        self.error(f"{path}.ssh.{sname}", f"unknown key (allowed: {', '.join(sorted(SSH_KEYS))})", skey)
-                    elif sname in hraw:
-                        self.error(f"{path}.ssh.{sname}", f"also given as {path}.{sname}", skey)
-                    else:
-                        nested[sname] = self.scalar(sval, f"{path}.ssh.{sname}", SSH_KEYS[sname][0])
-            values = self.section(hraw, path, HOST_KEYS, hnode)
-            values.update({k: v for k, v in nested.items() if v is not None})
-            if values.get("transport") == "ssh" and not values.get("host"):
-                self.error(f"{path}.host", "missing required key for transport: ssh", hnode)
-            if values.get("key_file"):
-                values["key_file"] = str(Path(values["key_file"]).expanduser())
-            if values.get("known_hosts"):
-                values["known_hosts"] = str(Path(values["known_hosts"]).expanduser())
-            out[name] = {"name": name, **values}
-        return out
+_ADAPTER: TypeAdapter[Config] = TypeAdapter(Config)
 
 
 def parse_expect(expect: str) -> tuple[str, float | None] | None:
@@ -578,37 +616,165 @@ def parse_expect(expect: str) -> tuple[str, float | None] | None:
     for op in (">=", "<=", "==", "!=", ">", "<"):
         if e.startswith(op):
             try:
-                return (op, float(e[len(op):].strip()))
+                number = float(e[len(op):].strip())
             except ValueError:
                 return None
+            return (op, number) if math.isfinite(number) else None
     return None
 
 
-def _flat(values: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in values.items() if k != "thresholds"}
-    out.update(values.get("thresholds") or {})
+# -- YAML nodes to data, with lines; pydantic errors to messages -------------------------------
+
+Loc = tuple[Any, ...]
+
+
+class _Tree:
+    """Turns a composed YAML node tree into plain data, remembering each value's line."""
+
+    def __init__(self, filename: str):
+        self.filename = filename
+        self.lines: dict[Loc, int] = {(): 0}
+        self.errors: list[str] = []
+        self._constructor = yaml.SafeLoader("")
+
+    def value(self, node: yaml.Node, loc: Loc) -> Any:
+        self.lines[loc] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for k, v in node.value:
+                key = self._constructor.construct_object(k) if isinstance(k, yaml.ScalarNode) else None
+                name = str(key) if key is not None else f"<{_describe_node(k)}>"
+                if name in out:
+                    self.lines[(*loc, name)] = k.start_mark.line + 1
+                    self.errors.append(self.message((*loc, name), "duplicate key"))
+                    continue
+                out[name] = self.value(v, (*loc, name))
+                self.lines[(*loc, name)] = min(self.lines[(*loc, name)], k.start_mark.line + 1)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.value(v, (*loc, i)) for i, v in enumerate(node.value)]
+        return self._constructor.construct_object(node)
+
+    def line(self, loc: Loc) -> int:
+        while loc and loc not in self.lines:
+            loc = loc[:-1]
+        return self.lines.get(loc, 0)
+
+    def message(self, loc: Loc, text: str) -> str:
+        line = self.line(loc)
+        where = f"{self.filename} line {line}" if line else self.filename
+        return f"{_key(loc) or 'config'}: {text} ({where})"
+
+
+_EXPECTED = {
+    "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
+    "float_type": "a number", "float_parsing": "a number", "finite_number": "a finite number",
+    "bool_type": "true or false", "bool_parsing": "true or false",
+    "string_type": "a string", "path_type": "a path",
+    "tuple_type": "a list", "list_type": "a list",
+    "dict_type": "a mapping", "dataclass_type": "a mapping", "dataclass_args_type": "a mapping",
+    "model_type": "a mapping",
+}
+
+
+def _explain(err: Any) -> tuple[Loc, str]:
+    """The key path and the message for one pydantic error."""
+    loc: Loc = tuple(x for x in err["loc"] if x != "[key]")
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind == "config":
+        at = ctx.get("at") or ""
+        for part in re.findall(r"[^.\[\]]+|\[\d+\]", at):
+            loc = (*loc, int(part[1:-1]) if part.startswith("[") else part)
+        return loc, ctx["message"]
+    if kind in ("missing", "missing_argument", "missing_keyword_only_argument"):
+        return loc, "missing required section" if len(loc) == 1 else "missing required key"
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
+        return loc, f"unknown key (allowed: {', '.join(_allowed(_model_at(loc[:-1])))})"
+    if kind == "literal_error":
+        return loc, f"expected one of {ctx.get('expected', '?').replace(chr(39), '')}, got {_show(err.get('input'))}"
+    if kind in _EXPECTED:
+        return loc, f"expected {_EXPECTED[kind]}, got {_show(err.get('input'))}"
+    return loc, f"{redact(str(err.get('msg', 'invalid')))[:SHOW_CHARS]}, got {_show(err.get('input'))}"
+
+
+def _model_at(loc: Loc) -> Any:
+    """The schema class that validates the mapping at ``loc`` (None if not a mapping of fields)."""
+    import typing
+
+    cls: Any = Config
+    i = 0
+    while i < len(loc) and cls is not None:
+        hints = typing.get_type_hints(cls, include_extras=True)
+        t = hints.get(loc[i])
+        i += 1
+        cls = _strip(t)
+        origin = typing.get_origin(cls)
+        if origin in (dict, tuple) and i < len(loc):
+            args = typing.get_args(cls)
+            cls = _strip(args[-1] if origin is dict else args[0])
+            i += 1
+    return cls if dataclasses.is_dataclass(cls) else None
+
+
+def _strip(t: Any) -> Any:
+    import types
+    import typing
+
+    while True:
+        if typing.get_origin(t) is Annotated:
+            t = typing.get_args(t)[0]
+        elif typing.get_origin(t) in (typing.Union, types.UnionType):
+            t = next(a for a in typing.get_args(t) if a is not type(None))
+        else:
+            return t
+
+
+def _allowed(cls: Any) -> list[str]:
+    if cls is None:
+        return []
+    hidden = {"path"} if cls is Config else {"name"} if issubclass(cls, HostConfig) else set()
+    return sorted(f.name for f in dataclasses.fields(cls) if f.name not in hidden)
+
+
+def _key(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 
 
-def _scalar(node: yaml.ScalarNode) -> Any:
-    return yaml.safe_load(yaml.serialize(node))
+def _sorted(errors: list[str]) -> list[str]:
+    return sorted(dict.fromkeys(errors), key=_line_of)
 
 
-def _join(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
+def _line_of(message: str) -> int:
+    m = re.search(r" line (\d+)\)$", message)
+    return int(m.group(1)) if m else 0
 
 
-def _describe(node: yaml.Node) -> str:
+def _describe_node(node: yaml.Node) -> str:
     if isinstance(node, yaml.SequenceNode):
-        return "a list"
+        return f"a list of {len(node.value)} items"
     if isinstance(node, yaml.MappingNode):
-        return "a mapping"
-    return _show(_scalar(node))
+        return f"a mapping of {len(node.value)} keys"
+    return "a value"
 
 
 def _show(value: Any) -> str:
+    """A value for an error message: scalars quoted and capped, containers by type and size."""
     if value is None:
         return "nothing"
+    if isinstance(value, dict):
+        return f"a mapping of {len(value)} key{'s' if len(value) != 1 else ''}"
+    if isinstance(value, (list, tuple)):
+        return f"a list of {len(value)} item{'s' if len(value) != 1 else ''}"
     if isinstance(value, str):
-        return f'"{value}"'
-    return repr(value)
+        text = redact(value)
+        text = "".join(c if c.isprintable() else "?" for c in text)
+        if len(text) > SHOW_CHARS:
+            text = text[:SHOW_CHARS] + "..."
+        return f'"{text}"'
+    if isinstance(value, (bool, int, float)):
+        return repr(value)[:SHOW_CHARS]
+    return f"a {type(value).__name__}"

@@ -272,14 +272,14 @@ class SSHTransport:
 def _resolve(config: HostConfig) -> tuple[dict, str]:
     """paramiko connect() arguments and the known_hosts path.
 
-    Explicit config values beat ``~/.ssh/config``; port 22 (the default) counts as unset.
+    Explicit config values beat ``~/.ssh/config``; a port not given (None) is unset.
     """
     alias = config.host or config.name
     found: dict = {}
     path = os.path.expanduser("~/.ssh/config")
     if os.path.exists(path):
         found = paramiko.SSHConfig.from_path(path).lookup(alias)
-    port = config.port if config.port != 22 else int(found.get("port", 22))
+    port = config.port if config.port is not None else int(found.get("port", 22))
     params: dict = {
         "hostname": found.get("hostname", alias),
         "port": port,
