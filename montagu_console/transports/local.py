@@ -73,9 +73,11 @@ class LocalTransport:
             raise TransportError(self.name, what, "command not found") from None
         except OSError as e:
             raise TransportError(self.name, what, f"cannot start: {one_line(e.strerror or str(e))}") from None
+        reading = asyncio.gather(_drain(proc, proc.stdout, limit), _drain(proc, proc.stderr, limit), _feed(proc, data))
+        # when the loop shuts down it cancels the readers themselves: their outcome is not news
+        reading.add_done_callback(_quiet)
         try:
-            out, err, _ = await asyncio.wait_for(asyncio.gather(
-                _drain(proc, proc.stdout, limit), _drain(proc, proc.stderr, limit), _feed(proc, data)), timeout)
+            out, err, _ = await asyncio.wait_for(reading, timeout)
             code = await asyncio.wait_for(proc.wait(), max(timeout - (time.monotonic() - started), REAP_SECONDS))
         except BaseException as e:  # timeout or cancellation: leave nothing behind
             _kill_group(proc.pid)
@@ -113,6 +115,11 @@ async def _feed(proc: asyncio.subprocess.Process, data: bytes | None) -> None:
         pass  # the command did not read all of its input: its output says what it made of that
     finally:
         proc.stdin.close()
+
+
+def _quiet(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _read_failure(code: int, err: bytes) -> str:
