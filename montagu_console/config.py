@@ -561,8 +561,12 @@ def find_config(explicit: str | None) -> Path:
 
 
 def load_config(path: Path) -> Config:
-    """Read and validate ``path``; raise ConfigError listing every problem."""
-    path = Path(path).expanduser().absolute()
+    """Read and validate ``path``; raise ConfigError listing every problem.
+
+    ``Config.path`` is absolute (resolved now), so a process with another cwd (the detached
+    supervisor runs in ``/``) re-reads the same file.
+    """
+    path = Path(path).expanduser().resolve()
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -574,6 +578,7 @@ def load_config(path: Path) -> Config:
 
 def parse_config(text: str, path: Path) -> Config:
     """Validate YAML text as a config (``path`` is used in messages and relative paths)."""
+    path = Path(path).expanduser().resolve()
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:

@@ -105,3 +105,15 @@ def test_no_config_anywhere_suggests_demo(monkeypatch, tmp_path):
 def test_example_config_is_valid():
     cfg = load_config(Path(__file__).resolve().parents[2] / "config.example.yml")
     assert cfg.barman.command[:3] == ("docker", "exec", "barman-montagu")
+
+
+def test_relative_config_path_is_made_absolute(tmp_path, monkeypatch):
+    """Finding 10: a relative --config still names the same file from another cwd (the supervisor's /)."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "config.yml").write_text(GOOD + "state_dir: state\n")
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(Path("sub/config.yml"))
+    assert cfg.path == tmp_path.resolve() / "sub" / "config.yml" and cfg.path.is_absolute()
+    assert cfg.state_dir == tmp_path.resolve() / "sub" / "state"
+    monkeypatch.chdir("/")
+    assert load_config(cfg.path).path == cfg.path
