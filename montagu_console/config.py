@@ -265,6 +265,13 @@ class _HostEntry(HostConfig):
 
     transport: Literal["local", "ssh"] = Field(default=...)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_name_key(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "name" in data:  # the name is the key under hosts:
+            raise _bad(f"unknown key (allowed: {', '.join(_allowed(cls))})", at="name")
+        return data
+
 
 @dataclass(frozen=True, config=_MODEL)
 class BarmanThresholds:
@@ -518,6 +525,17 @@ class Config:
             raise _bad("no hosts defined")
         for name in v:
             _name_at(name, name)
+        return v
+
+    @field_validator("nightly", mode="after")
+    @classmethod
+    def _mount_apart_from_barman_home(cls, v: NightlyConfig, info: ValidationInfo) -> NightlyConfig:
+        barman = info.data.get("barman")
+        if barman is not None:
+            mount, home = v.mount, barman.home
+            if mount == home or home.startswith(mount + "/") or mount.startswith(home + "/"):
+                raise _bad(f"must not be barman's home {_got(home)}, a parent of it or inside it, got {_got(mount)}",
+                           at="mount")
         return v
 
     @model_validator(mode="after")

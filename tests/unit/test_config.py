@@ -117,3 +117,65 @@ def test_relative_config_path_is_made_absolute(tmp_path, monkeypatch):
     assert cfg.state_dir == tmp_path.resolve() / "sub" / "state"
     monkeypatch.chdir("/")
     assert load_config(cfg.path).path == cfg.path
+
+
+BAD_PATHS = ["/", "//", "/nightly data", "/a/../b", "nightly", "/a\tb", "~/x"]
+
+
+@pytest.mark.parametrize("value", BAD_PATHS)
+@pytest.mark.parametrize("key", ["nightly.mount", "barman.home", "nightly.replay.data_dir", "science.data_dir"])
+def test_path_keys_are_absolute_and_clean(key, value):
+    """Finding 1: path keys are absolute, normalised, never /, no spaces, controls or .. components."""
+    section, *rest = key.split(".")
+    value_yaml = '"' + value.replace("\t", "\\t") + '"'
+    inner = f"{rest[-1]}: {value_yaml}" if len(rest) == 1 else f"{rest[0]}: {{{rest[1]}: {value_yaml}}}"
+    text = GOOD.replace(f"{section}: {{host: annex", f"{section}: {{host: annex, {inner}") if section != "science" \
+        else GOOD.replace("  host: science\n", f"  host: science\n  {inner}\n")
+    errs = errors_of(text)
+    assert len(errs) == 1 and errs[0].startswith(key + ": expected") and "line" in errs[0], errs
+
+
+def test_paths_are_normalised_and_starport_may_use_home():
+    cfg = parse_config(GOOD.replace("volume: montagu_db_volume}", "volume: montagu_db_volume, mount: /srv//nightly/}")
+                       .replace("starport: {host: annex}", "starport: {host: annex, path: ~/sp/./x}"), Path("c.yml"))
+    assert cfg.nightly.mount == "/srv/nightly" and cfg.starport.path == "~/sp/x"
+
+
+@pytest.mark.parametrize("mount", ["/var/lib/barman", "/var/lib", "/var/lib/barman/nightly"])
+def test_mount_is_not_barman_home(mount):
+    """Finding 1: nightly.mount must not be barman's home, a parent of it, or inside it."""
+    errs = errors_of(GOOD.replace("volume: montagu_db_volume}", f"volume: montagu_db_volume, mount: {mount}}}"))
+    assert len(errs) == 1 and errs[0].startswith("nightly.mount: must not be barman's home") and "line 9" in errs[0]
+
+
+@pytest.mark.parametrize("name", ["a/b", "..", ".", "-rf", "x\\ny"])
+def test_timestamp_file_is_a_plain_name(name):
+    """Finding 1: nightly.timestamp_file is a file name, not a path or an option."""
+    errs = errors_of(GOOD.replace("volume: montagu_db_volume}", f'volume: montagu_db_volume, timestamp_file: "{name}"}}'))
+    assert len(errs) == 1 and errs[0].startswith("nightly.timestamp_file: expected a plain file name"), errs
+
+
+@pytest.mark.parametrize("key,edit", [
+    ("barman.server", ("server: x", None)), ("barman.container", ("container: barman-montagu", "container: '-it'")),
+    ("nightly.volume", ("volume: montagu_db_volume}", "volume: 'a b'}")),
+])
+def test_names_match_a_conservative_pattern(key, edit):
+    """Finding 1: names that reach argv, containers and volumes are plain names."""
+    old, new = edit
+    text = GOOD.replace("barman: {host: annex,", "barman: {host: annex, server: '--help',") if new is None \
+        else GOOD.replace(old, new)
+    errs = errors_of(text)
+    assert len(errs) == 1 and errs[0].startswith(key + ": expected a name"), errs
+
+
+def test_starport_targets_are_names_without_duplicates():
+    """Finding 13: starport targets are plain names, each once."""
+    errs = errors_of(GOOD.replace("starport: {host: annex}", "starport: {host: annex, targets: [a, b, a]}"))
+    assert errs == ['starport.targets[2]: duplicate target "a" (config.yml line 10)']
+    errs = errors_of(GOOD.replace("starport: {host: annex}", "starport: {host: annex, targets: [a, ../etc]}"))
+    assert len(errs) == 1 and errs[0].startswith("starport.targets[1]: expected a name")
+
+
+def test_host_name_key_is_unknown():
+    errs = errors_of(GOOD.replace("    user: montagu\n", "    user: montagu\n    name: other\n"))
+    assert len(errs) == 1 and errs[0].startswith("hosts.science.name: unknown key")
