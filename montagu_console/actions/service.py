@@ -52,8 +52,10 @@ class ActionService:
     def info(self, action: str) -> plans.ActionInfo:
         return plans.info(self.config, action)
 
-    def _host(self, action: str) -> str:
-        return self.config.science.host if action == "drill" else self.info(action).host
+    def _host(self, action: str) -> str | None:
+        if action == "drill":
+            return self.config.science.host
+        return self.info(action).host if action in plans.ACTIONS else None
 
     def audit(self, event: str, **fields) -> None:
         audit.append(self.config.state_dir, event, **fields)
@@ -67,7 +69,7 @@ class ActionService:
 
     def busy(self, action: str) -> str | None:
         """Why ``action`` cannot start now (a lock held, a run of it in flight), or None."""
-        host = self._host(action)
+        host = self._host(action) or ""
         held = locks.holder(locks.lock_dir(self.config), lock_action(action), host)
         if held is not None:
             return f"{action} is already running on {host} ({held.describe()})"
