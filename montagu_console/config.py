@@ -83,7 +83,7 @@ Positive = Annotated[Num, _bounded(0, None, "a positive number", lo_open=True)]
 PositiveInt = Annotated[Int, _bounded(0, None, "a positive integer", lo_open=True)]
 Port = Annotated[Int, _bounded(1, 65535, "a port number")]
 Timeout = Annotated[Num, _bounded(0, 86400, "a number of seconds", lo_open=True)]
-TimeoutInt = Annotated[Int, _bounded(0, 86400 * 7, "a number of seconds", lo_open=True)]
+TimeoutInt = Annotated[Int, _bounded(0, 86400, "a number of seconds", lo_open=True)]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 

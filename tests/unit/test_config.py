@@ -151,7 +151,8 @@ def test_mount_is_not_barman_home(mount):
 @pytest.mark.parametrize("name", ["a/b", "..", ".", "-rf", "x\\ny"])
 def test_timestamp_file_is_a_plain_name(name):
     """Finding 1: nightly.timestamp_file is a file name, not a path or an option."""
-    errs = errors_of(GOOD.replace("volume: montagu_db_volume}", f'volume: montagu_db_volume, timestamp_file: "{name}"}}'))
+    errs = errors_of(GOOD.replace("volume: montagu_db_volume}",
+                                  f'volume: montagu_db_volume, timestamp_file: "{name}"}}'))
     assert len(errs) == 1 and errs[0].startswith("nightly.timestamp_file: expected a plain file name"), errs
 
 
@@ -179,3 +180,45 @@ def test_starport_targets_are_names_without_duplicates():
 def test_host_name_key_is_unknown():
     errs = errors_of(GOOD.replace("    user: montagu\n", "    user: montagu\n    name: other\n"))
     assert len(errs) == 1 and errs[0].startswith("hosts.science.name: unknown key")
+
+
+@pytest.mark.parametrize("line,needle", [
+    ("refresh_seconds: .nan", "refresh_seconds: expected a finite number"),
+    ("refresh_seconds: .inf", "refresh_seconds: expected a finite number"),
+    ("refresh_seconds: 0.1", "refresh_seconds: expected a number of seconds (0.5-3600)"),
+    ("refresh_seconds: 100000", "refresh_seconds: expected a number of seconds (0.5-3600)"),
+    ("timeouts: {connect_seconds: 0}", "timeouts.connect_seconds: expected a number of seconds (> 0 and <= 86400)"),
+    ("timeouts: {command_seconds: -.inf}", "timeouts.command_seconds: expected a finite number"),
+    ("timeouts: {command_seconds: 86401}", "timeouts.command_seconds: expected a number of seconds"),
+    ("timeouts: {command_seconds: true}", "timeouts.command_seconds: expected a number, got True"),
+    ("wal: {thresholds: {lag_warning_bytes: 0}}", "wal.thresholds.lag_warning_bytes: expected a positive integer"),
+    ("wal: {thresholds: {lag_warning_bytes: .nan}}", "wal.thresholds.lag_warning_bytes: expected an integer, got nan"),
+])
+def test_numbers_are_finite_and_bounded(line, needle):
+    """Finding 16: .nan and .inf are refused, every number has a sane range."""
+    errs = errors_of(GOOD + line + "\n")
+    assert len(errs) == 1 and errs[0].startswith(needle) and "line 16" in errs[0], errs
+
+
+@pytest.mark.parametrize("edit,needle", [
+    (("nightly: {host: annex,", "nightly: {host: annex, jobs: 0,"), "nightly.jobs: expected a number of jobs (1-64)"),
+    (("nightly: {host: annex,", "nightly: {host: annex, jobs: 65,"), "nightly.jobs: expected a number of jobs (1-64)"),
+    (("port: 22", "port: 0"), "hosts.science.port: expected a port number (1-65535)"),
+    (("port: 22", "port: 22\n    connect_timeout: .inf"), "hosts.science.connect_timeout: expected a finite number"),
+    (("nightly: {host: annex,", "nightly: {host: annex, thresholds: {warning_hours: 50, critical_hours: 26},"),
+     "nightly.thresholds.warning_hours: warning_hours (50) must be below critical_hours (26)"),
+    (("starport: {host: annex}", "starport: {host: annex, thresholds: {warning_hours: 60}}"),
+     "starport.thresholds.warning_hours: warning_hours (60) must be below critical_hours (50)"),
+    (("barman: {host: annex,", "barman: {host: annex, thresholds: {backup_critical_days: 32},"),
+     "barman.thresholds.backup_warning_days: backup_warning_days (32) must be below backup_critical_days (32)"),
+])
+def test_bounds_and_warning_below_critical(edit, needle):
+    """Finding 16: bounded numbers; a warning threshold is below its critical one."""
+    errs = errors_of(GOOD.replace(*edit))
+    assert len(errs) == 1 and errs[0].startswith(needle), errs
+
+
+def test_wal_warning_below_critical():
+    errs = errors_of(GOOD + "wal: {thresholds: {archive_warning_seconds: 7200, archive_critical_seconds: 3600}}\n")
+    assert errs == ["wal.thresholds.archive_warning_seconds: archive_warning_seconds (7200) must be below "
+                    "archive_critical_seconds (3600) (config.yml line 16)"]
