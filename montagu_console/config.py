@@ -598,7 +598,7 @@ def parse_config(text: str, path: Path) -> Config:
     """Validate YAML text as a config (``path`` is used in messages and relative paths)."""
     path = Path(path).expanduser().resolve()
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
@@ -651,6 +651,23 @@ def parse_expect(expect: str) -> tuple[str, float | None] | None:
 Loc = tuple[Any, ...]
 
 
+class _Loader(yaml.SafeLoader):
+    """Composes without expanding aliases: an anchor or alias becomes a marked node, refused later
+    (an alias bomb of a few hundred bytes would otherwise expand to gigabytes)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.get_event()
+            node: Any = yaml.ScalarNode("tag:yaml.org,2002:null", "", event.start_mark, event.end_mark)
+            node.aliased = True
+            return node
+        anchored = getattr(self.peek_event(), "anchor", None) is not None
+        node = super().compose_node(parent, index)
+        if anchored:
+            node.aliased = True
+        return node
+
+
 class _Tree:
     """Turns a composed YAML node tree into plain data, remembering each value's line."""
 
@@ -662,6 +679,9 @@ class _Tree:
 
     def value(self, node: yaml.Node, loc: Loc) -> Any:
         self.lines[loc] = node.start_mark.line + 1
+        if getattr(node, "aliased", False):
+            self.errors.append(self.message(loc, "YAML anchors and aliases are not allowed"))
+            return None
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for k, v in node.value:
@@ -763,6 +783,9 @@ def _allowed(cls: Any) -> list[str]:
 def _key(loc: Loc) -> str:
     out = ""
     for part in loc:
+        if not isinstance(part, int):
+            part = "".join(c if c.isprintable() else "?" for c in str(part))
+            part = part[:SHOW_CHARS] + "..." if len(part) > SHOW_CHARS else part
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 

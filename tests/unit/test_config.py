@@ -55,8 +55,8 @@ def test_nested_ssh_form_is_accepted():
 
 
 def test_all_errors_at_once_with_lines():
-    text = GOOD.replace("port: 22", "port: 99999").replace("starport: {host: annex}", "starport: {host: anex, tragets: [x]}") \
-        + "refresh_secs: 3\n"
+    text = GOOD.replace("port: 22", "port: 99999") \
+        .replace("starport: {host: annex}", "starport: {host: anex, tragets: [x]}") + "refresh_secs: 3\n"
     errs = errors_of(text)
     assert any(e.startswith("hosts.science.port: expected a port number") and "line 6" in e for e in errs)
     assert any(e.startswith('starport.host: unknown host "anex"') for e in errs)
@@ -222,3 +222,36 @@ def test_wal_warning_below_critical():
     errs = errors_of(GOOD + "wal: {thresholds: {archive_warning_seconds: 7200, archive_critical_seconds: 3600}}\n")
     assert errs == ["wal.thresholds.archive_warning_seconds: archive_warning_seconds (7200) must be below "
                     "archive_critical_seconds (3600) (config.yml line 16)"]
+
+
+ALIAS_BOMB = ('a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+              + "".join(f"{n}: &{n} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n"
+                        for p, n in zip("abcdefgh", "bcdefghi", strict=True)))
+
+
+def test_alias_bomb_is_refused_without_expanding():
+    """Finding 15: anchors and aliases are refused, one line each, never expanded into the message."""
+    errs = errors_of(GOOD + ALIAS_BOMB)
+    assert errs[0] == "a: YAML anchors and aliases are not allowed (config.yml line 16)"
+    assert all("YAML anchors and aliases are not allowed" in e for e in errs)
+    assert sum(map(len, errs)) < 20_000 and "lol" not in "".join(errs)
+
+
+def test_anchor_and_alias_in_a_section():
+    text = GOOD.replace("starport: {host: annex}", "starport: {host: &h annex, volume: *h}")
+    assert errors_of(text) == ["starport.host: YAML anchors and aliases are not allowed (config.yml line 10)",
+                               "starport.volume: YAML anchors and aliases are not allowed (config.yml line 10)"]
+
+
+@pytest.mark.parametrize("value,shown", [("[1, 2, 3]", "a list of 3 items"),
+                                         ("{a: 1, b: 2, c: 3}", "a mapping of 3 keys"), ("[x]", "a list of 1 item"),
+                                         ('"' + "y" * 5000 + '"', '"' + "y" * 60 + '..."')])
+def test_values_described_by_type_and_size(value, shown):
+    """Finding 15: non-scalars are described, never dumped; a shown value is capped."""
+    errs = errors_of(GOOD.replace("port: 22", f"port: {value}"))
+    assert errs == [f"hosts.science.port: expected an integer, got {shown} (config.yml line 6)"]
+
+
+def test_long_unknown_key_is_capped():
+    errs = errors_of(GOOD + "? " + "z" * 5000 + "\n: 1\n")
+    assert len(errs) == 1 and len(errs[0]) < 400 and errs[0].startswith("z" * 60 + "...: unknown key")
