@@ -13,6 +13,7 @@ import math
 import os
 import posixpath
 import re
+import stat
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -36,6 +37,7 @@ from .redact import redact
 
 SEARCH_PATH_ENV = "MONTAGU_CONSOLE_CONFIG"
 SHOW_CHARS = 60  # the longest value quoted back in an error message
+MAX_CONFIG_BYTES = 1024 * 1024  # a config file is a few KiB; this refuses /dev/zero or a log by mistake
 
 _MODEL = ConfigDict(extra="forbid", allow_inf_nan=False, arbitrary_types_allowed=True)
 
@@ -586,11 +588,31 @@ def load_config(path: Path) -> Config:
     """
     path = Path(path).expanduser().resolve()
     try:
-        text = path.read_text()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except FileNotFoundError:
         raise ConfigError([f"{path}: config file not found"]) from None
     except OSError as e:
         raise ConfigError([f"{path}: cannot read config: {e.strerror}"]) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise ConfigError([f"{path}: cannot read config: it is a directory"])
+        if not stat.S_ISREG(mode):
+            raise ConfigError([f"{path}: cannot read config: not a regular file"])
+        data = b""
+        while len(data) <= MAX_CONFIG_BYTES and (chunk := os.read(fd, MAX_CONFIG_BYTES + 1 - len(data))):
+            data += chunk
+    except OSError as e:
+        raise ConfigError([f"{path}: cannot read config: {e.strerror}"]) from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError([f"{path}: cannot read config: larger than {MAX_CONFIG_BYTES // 1024} KiB"])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise ConfigError([f"{path}: config is not UTF-8 text (invalid byte at line {line})"]) from None
     return parse_config(text, path)
 
 

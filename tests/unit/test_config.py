@@ -1,5 +1,6 @@
 """Config loading: every error at once, each with file, line and key path; unknown keys refused."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -255,3 +256,24 @@ def test_values_described_by_type_and_size(value, shown):
 def test_long_unknown_key_is_capped():
     errs = errors_of(GOOD + "? " + "z" * 5000 + "\n: 1\n")
     assert len(errs) == 1 and len(errs[0]) < 400 and errs[0].startswith("z" * 60 + "...: unknown key")
+
+
+def test_unreadable_config_is_one_line_naming_the_file(tmp_path):
+    """Finding 12: non-UTF-8 bytes, a directory, a FIFO, a huge file: one line naming the file, no traceback."""
+    bad = tmp_path / "latin1.yml"
+    bad.write_bytes(GOOD.encode() + b"theme: caf\xe9\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(bad)
+    assert e.value.errors == [f"{bad}: config is not UTF-8 text (invalid byte at line 16)"]
+    with pytest.raises(ConfigError) as e:
+        load_config(tmp_path)
+    assert e.value.errors == [f"{tmp_path}: cannot read config: it is a directory"]
+    fifo = tmp_path / "fifo.yml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError) as e:
+        load_config(fifo)
+    assert e.value.errors == [f"{fifo}: cannot read config: not a regular file"]
+    big = tmp_path / "big.yml"
+    big.write_bytes(b"#" * (2 * 1024 * 1024))
+    with pytest.raises(ConfigError, match="larger than"):
+        load_config(big)
