@@ -277,3 +277,22 @@ def test_unreadable_config_is_one_line_naming_the_file(tmp_path):
     big.write_bytes(b"#" * (2 * 1024 * 1024))
     with pytest.raises(ConfigError, match="larger than"):
         load_config(big)
+
+
+@pytest.mark.parametrize("url", ["https://ops:hunter2secret@hooks.example/x", "http://hunter2secret@hooks.example/",
+                                 "ftp://ops:hunter2secret@hooks.example/", "https://ops:hunter2secret@[::1/x"])
+def test_notify_with_credentials_is_refused_without_echo(url):
+    """Finding 2: a notify URL with user:password@ is refused and the password never shown."""
+    errs = errors_of(GOOD + f'notify: "{url}"\n')
+    assert len(errs) == 1 and errs[0].startswith("notify: ") and "line 16" in errs[0], errs
+    assert "hunter2secret" not in errs[0]
+
+
+@pytest.mark.parametrize("url", ["ftp://hooks.example/x", "hooks.example", "https://"])
+def test_notify_is_http_or_https(url):
+    errs = errors_of(GOOD + f'notify: "{url}"\n')
+    assert len(errs) == 1 and errs[0].startswith("notify: expected an http:// or https:// URL"), errs
+
+
+def test_notify_plain_url_is_kept():
+    assert parse_config(GOOD + "notify: https://hooks.example/x\n", Path("c.yml")).notify == "https://hooks.example/x"
