@@ -184,6 +184,26 @@ def _notify_url(v: str) -> str:
     return v
 
 
+def _ssh_word(v: str) -> str:
+    if not v or v.startswith("-") or any(c.isspace() or not c.isprintable() for c in v):
+        raise _bad(f"expected a host or user name (no spaces, not starting with -), got {_got(v)}")
+    return v
+
+
+SshWord = Annotated[str, Strict(), AfterValidator(_ssh_word)]
+
+
+def _local_file(v: str | None, info: ValidationInfo) -> str | None:
+    """key_file / known_hosts: ``~`` expanded, relative to the config file's directory."""
+    if v is None:
+        return None
+    p = Path(v).expanduser()
+    base = (info.context or {}).get("base")
+    if base and not p.is_absolute():
+        p = Path(base) / p
+    return str(p)
+
+
 DockerUrl = Annotated[Str, AfterValidator(_docker_url)]
 NotifyUrl = Annotated[str, Strict(), AfterValidator(_notify_url)]
 
@@ -223,9 +243,9 @@ def _lift_thresholds(names: tuple[str, ...]):
 class SshConfig:
     """The ``hosts.NAME.ssh`` form of a host's SSH settings."""
 
-    host: Str | None = None
+    host: SshWord | None = None
     port: Port | None = None
-    user: Str | None = None
+    user: SshWord | None = None
     key_file: Str | None = None
     known_hosts: Str | None = None
 
@@ -236,9 +256,9 @@ class HostConfig:
 
     name: str = ""
     transport: str = "local"  # "local" or "ssh" (checked in the config file by the host section)
-    host: Str | None = None
+    host: SshWord | None = None
     port: Port | None = None  # None: not given, ~/.ssh/config's Port (or 22) applies
-    user: Str | None = None
+    user: SshWord | None = None
     key_file: Str | None = None
     known_hosts: Str | None = None
     docker: DockerUrl | None = None  # unix://... or ssh://...
@@ -246,7 +266,7 @@ class HostConfig:
     ssh: SshConfig | None = None
 
     @model_validator(mode="after")
-    def _merge_ssh(self) -> HostConfig:
+    def _merge_ssh(self, info: ValidationInfo) -> HostConfig:
         if self.ssh is not None:
             for f in dataclasses.fields(SshConfig):
                 value = getattr(self.ssh, f.name)
@@ -256,6 +276,8 @@ class HostConfig:
                     raise _bad(f"also given as {f.name} of this host", at=f"ssh.{f.name}")
                 object.__setattr__(self, f.name, value)
             object.__setattr__(self, "ssh", None)
+        for name in ("key_file", "known_hosts"):
+            object.__setattr__(self, name, _local_file(getattr(self, name), info))
         if self.transport == "ssh" and not self.host:
             raise _bad("missing required key for transport: ssh", at="host")
         return self

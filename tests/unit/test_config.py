@@ -296,3 +296,38 @@ def test_notify_is_http_or_https(url):
 
 def test_notify_plain_url_is_kept():
     assert parse_config(GOOD + "notify: https://hooks.example/x\n", Path("c.yml")).notify == "https://hooks.example/x"
+
+
+@pytest.mark.parametrize("old,new,key", [
+    ("host: science.example", "host: -oProxyCommand=touch", "hosts.science.host"),
+    ("host: science.example", 'host: "science.example -p 2"', "hosts.science.host"),
+    ("user: montagu", "user: -lroot", "hosts.science.user"),
+    ("user: montagu", 'user: "mont agu"', "hosts.science.user"),
+])
+def test_host_and_user_cannot_be_options(old, new, key):
+    """Finding 20: a host or user never starts with - and has no whitespace (it could become an ssh option)."""
+    errs = errors_of(GOOD.replace(old, new))
+    assert len(errs) == 1 and errs[0].startswith(key + ": expected a host or user name"), errs
+
+
+def test_nested_ssh_host_cannot_be_an_option():
+    text = GOOD.replace("    host: science.example\n    port: 22\n    user: montagu\n",
+                        "    ssh: {host: -oProxyCommand=x, user: montagu}\n")
+    errs = errors_of(text)
+    assert len(errs) == 1 and errs[0].startswith("hosts.science.ssh.host: expected a host or user name")
+
+
+def test_host_connect_timeout_port_and_key_paths(tmp_path, monkeypatch):
+    """Finding 20: connect timeout from timeouts unless the host sets one; port not given stays None;
+    relative key_file/known_hosts resolve against the config file's directory, not the cwd."""
+    text = GOOD.replace("    port: 22\n", "    key_file: keys/id\n    known_hosts: ~/kh\n") \
+        + "timeouts: {connect_seconds: 7}\n"
+    text = text.replace("annex: {transport: local,", "annex: {transport: local, connect_timeout: 2,")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir("/")
+    cfg = parse_config(text, tmp_path / "etc" / "config.yml")
+    science = cfg.hosts["science"]
+    assert science.connect_timeout == 7 and cfg.hosts["annex"].connect_timeout == 2
+    assert science.port is None and science.name == "science"
+    assert science.key_file == str(tmp_path / "etc" / "keys" / "id")
+    assert science.known_hosts == str(tmp_path / "home" / "kh")
