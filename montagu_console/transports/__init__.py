@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from montagu_console.config import HostConfig
@@ -35,7 +36,7 @@ def __getattr__(name: str):
 class HostPool:
     """One transport and one Docker endpoint per configured host, created on first use."""
 
-    def __init__(self, hosts: dict[str, HostConfig], *, command_timeout: float):
+    def __init__(self, hosts: Mapping[str, HostConfig], *, command_timeout: float):
         self.hosts = dict(hosts)
         self.command_timeout = command_timeout
         self._transports: dict[str, Transport] = {}

@@ -59,7 +59,8 @@ class SSHTransport:
 
     def __init__(self, config: HostConfig):
         self.name = config.name
-        self._connect_timeout = config.connect_timeout
+        # the loaded config always sets it (timeouts.connect_seconds by default); a bare HostConfig may not
+        self._connect_timeout: float = config.connect_timeout if config.connect_timeout is not None else 10.0
         self._params, self._known_hosts = _resolve(config)
         self.target = f"ssh {self._params['username']}@{self._params['hostname']}:{self._params['port']}"
         self._client: paramiko.SSHClient | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import pwd
@@ -85,10 +86,8 @@ class Sshd:
         if self.proc is None:
             return
         for pid in [*children(self.proc.pid), self.proc.pid]:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, 15)
-            except ProcessLookupError:
-                pass
         self.proc.wait(5)
         self.proc = None
 

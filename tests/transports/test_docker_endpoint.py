@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import socket
@@ -10,14 +11,13 @@ import subprocess
 import tarfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import docker
 import pytest
 
 from montagu_console.errors import TransportError
 from montagu_console.transports import ContainerState, DockerEndpoint, FileMissing, LocalTransport, VolumeMount
-
 
 
 def busybox_rootfs() -> bytes:
@@ -74,16 +74,12 @@ class DockerLab:
 
     def down(self) -> None:
         for name in (self.running, self.exited, self.created):
-            try:
+            with contextlib.suppress(docker.errors.NotFound):
                 self.api.remove_container(name, force=True)
-            except docker.errors.NotFound:
-                pass
         for remove in (lambda: self.api.remove_volume(self.volume, force=True),
                        lambda: self.api.remove_image(self.image, force=True)):
-            try:
+            with contextlib.suppress(docker.errors.NotFound):
                 remove()
-            except docker.errors.NotFound:
-                pass
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +118,7 @@ async def test_ping_and_volume_exists(dlab, dock):
 
 
 async def test_state_of_running_exited_created_and_missing_containers(dlab, dock):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     running = await dock.container_state(dlab.running)
     assert isinstance(running, ContainerState)
     assert (running.name, running.status, running.running, running.exit_code, running.finished_at, running.image) == (

@@ -92,7 +92,8 @@ async def test_changed_host_key_is_rejected(sshd):
     with pytest.raises(TransportError) as e:
         await t.run(["true"], timeout=5)
     msg = str(e.value)
-    assert msg.startswith(f"science: ssh {sshd.user}@127.0.0.1:{sshd.port}: host key mismatch: server sent ssh-ed25519 SHA256:")
+    assert msg.startswith(f"science: ssh {sshd.user}@127.0.0.1:{sshd.port}: "
+                          "host key mismatch: server sent ssh-ed25519 SHA256:")
     assert "possible man-in-the-middle" in msg
     await t.close()
 

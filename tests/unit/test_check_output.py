@@ -1,12 +1,12 @@
 """check renderers: the stable JSON schema, the Nagios line, the Prometheus textfile."""
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from montagu_console import check, health
 from montagu_console.snapshot import PanelResult, Snapshot, Status
 
-NOW = datetime(2026, 11, 25, 6, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 
 
 def snap(wal_status=Status.OK):
@@ -27,15 +27,16 @@ def test_json_schema():
     doc = check.to_json(snap())
     assert doc["status"] == "UNKNOWN" and doc["checked_at"] == "2026-11-25T06:00:00+00:00"
     assert list(doc["panels"]) == ["barman", "wal", "starport", "restore"]
-    assert doc["panels"]["restore"] == {"status": "UNKNOWN", "summary": "science: docker unix:///x: daemon not reachable",
-                                        "facts": {}}
+    assert doc["panels"]["restore"] == {"status": "UNKNOWN", "facts": {},
+                                        "summary": "science: docker unix:///x: daemon not reachable"}
 
 
 def test_nagios_line_and_exit_code():
     s = snap(Status.CRITICAL)
     first = check.to_nagios(s).splitlines()[0]
     assert first.startswith("MONTAGU CRITICAL - wal CRITICAL: receive-wal not running; restore UNKNOWN: ")
-    assert "| last_backup_age=120s;;; backups=3;;; wal_lag=2048B;;; last_archived_age=60s;;; nightly_age=3600s;;;" in first
+    assert ("| last_backup_age=120s;;; backups=3;;; wal_lag=2048B;;; last_archived_age=60s;;; "
+            "nightly_age=3600s;;;") in first
     assert s.status.exit_code == 2
 
 
@@ -90,7 +91,7 @@ def test_json_and_text_carry_only_clean_strings():
             for x in v:
                 yield from strings(x)
     for s in strings(doc):
-        assert not any(ord(c) < 32 and c not in "\n\t" or 0x7f <= ord(c) <= 0x9f for c in s), repr(s)
+        assert not any((ord(c) < 32 and c not in "\n\t") or 0x7f <= ord(c) <= 0x9f for c in s), repr(s)
     assert "\n" not in doc["panels"]["barman"]["summary"]
     text = check.to_text(hostile_snap())
     assert len(text.split("\n")) == 3 and "\x1b" not in text and "\x00" not in text
