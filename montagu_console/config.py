@@ -239,8 +239,22 @@ def _lift_thresholds(names: tuple[str, ...]):
 # -- the schema ---------------------------------------------------------------------------------
 
 
+class _Copyable:
+    """``model_copy(update=...)`` as on pydantic models: a copy with fields replaced, NOT validated
+    (``dataclasses.replace`` validates). For tests that hand the steps what a bypass would."""
+
+    def model_copy(self, *, update: dict[str, Any] | None = None) -> Any:
+        import copy
+
+        clone = copy.copy(self)
+        for name, value in (update or {}).items():
+            object.__setattr__(clone, name, value)
+        return clone
+
+
+
 @dataclass(frozen=True, config=_MODEL)
-class SshConfig:
+class SshConfig(_Copyable):
     """The ``hosts.NAME.ssh`` form of a host's SSH settings."""
 
     host: SshWord | None = None
@@ -251,7 +265,7 @@ class SshConfig:
 
 
 @dataclass(frozen=True, config=_MODEL)
-class HostConfig:
+class HostConfig(_Copyable):
     """One named host: how to reach it and its Docker endpoint."""
 
     name: str = ""
@@ -298,14 +312,14 @@ class _HostEntry(HostConfig):
 
 
 @dataclass(frozen=True, config=_MODEL)
-class BarmanThresholds:
+class BarmanThresholds(_Copyable):
     backup_warning_days: Positive = 32
     backup_critical_days: Positive = 35
     _order = _warn_below_crit("backup_warning_days", "backup_critical_days")
 
 
 @dataclass(frozen=True, config=_MODEL)
-class BarmanConfig:
+class BarmanConfig(_Copyable):
     host: HostRef
     server: Name = "montagu"
     command: Argv = ("barman",)
@@ -324,7 +338,7 @@ class BarmanConfig:
 
 
 @dataclass(frozen=True, config=_MODEL)
-class WalThresholds:
+class WalThresholds(_Copyable):
     lag_warning_bytes: PositiveInt = 64 * 1024**2
     lag_critical_bytes: PositiveInt = 1024**3
     archive_warning_seconds: PositiveInt = 600
@@ -337,7 +351,7 @@ _WAL_T = ("lag_warning_bytes", "lag_critical_bytes", "archive_warning_seconds", 
 
 
 @dataclass(frozen=True, config=_MODEL)
-class WalConfig:
+class WalConfig(_Copyable):
     slot: Name = "barman"
     thresholds: WalThresholds = dataclasses.field(default_factory=WalThresholds)
     _lift = _lift_thresholds(_WAL_T)
@@ -360,7 +374,7 @@ class WalConfig:
 
 
 @dataclass(frozen=True, config=_MODEL)
-class ReplayConfig:
+class ReplayConfig(_Copyable):
     """The temporary PostgreSQL container that replays the WAL of a fresh nightly copy."""
 
     image: Str = "ghcr.io/vimc/montagu-db:main"
@@ -374,14 +388,14 @@ class ReplayConfig:
 
 
 @dataclass(frozen=True, config=_MODEL)
-class HoursThresholds:
+class HoursThresholds(_Copyable):
     warning_hours: Positive = 26
     critical_hours: Positive = 50
     _order = _warn_below_crit("warning_hours", "critical_hours")
 
 
 @dataclass(frozen=True, config=_MODEL)
-class NightlyConfig:
+class NightlyConfig(_Copyable):
     host: HostRef
     volume: Name | None = None
     path: AbsPath | None = None
@@ -429,7 +443,7 @@ def _name_at(v: str, at: str) -> None:
 
 
 @dataclass(frozen=True, config=_MODEL)
-class StarportConfig:
+class StarportConfig(_Copyable):
     host: HostRef
     path: HomePath = "~/starport"
     targets: Annotated[tuple[Annotated[str, Strict()], ...], AfterValidator(_unique_names)] = ("barman_to_starport",)
@@ -453,21 +467,21 @@ def _expectation(v: str) -> str:
 
 
 @dataclass(frozen=True, config=_MODEL)
-class VerifyQuery:
+class VerifyQuery(_Copyable):
     name: Str
     sql: Str
     expect: Annotated[Str, AfterValidator(_expectation)]
 
 
 @dataclass(frozen=True, config=_MODEL)
-class ScienceThresholds:
+class ScienceThresholds(_Copyable):
     data_warning_days: Positive = 35
     drill_max_age_days: Positive = 90
     require_drill: Bool = False
 
 
 @dataclass(frozen=True, config=_MODEL)
-class ScienceConfig:
+class ScienceConfig(_Copyable):
     host: HostRef
     container: Name = "montagu-db"
     volume: Name = "montagu_db_volume"
@@ -497,7 +511,7 @@ class ScienceConfig:
 
 
 @dataclass(frozen=True, config=_MODEL)
-class Timeouts:
+class Timeouts(_Copyable):
     connect_seconds: Timeout = 5.0  # SSH connect / Docker ping
     command_seconds: Timeout = 30.0  # any one command or file read on a host
 
@@ -523,7 +537,7 @@ DirPath = Annotated[Path, AfterValidator(_dir_path)]
 
 
 @dataclass(frozen=True, config=_MODEL)
-class Config:
+class Config(_Copyable):
     """The whole, validated configuration (``path`` is the file it came from, absolute)."""
 
     hosts: dict[str, _HostEntry]
