@@ -1,8 +1,7 @@
 """barman JSON parsing on recorded output (barman 3.19.1 from the lab)."""
 
-from pathlib import Path
-
 import json
+from pathlib import Path
 
 import pytest
 
