@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from .errors import ConfigError, ConsoleError
 from .snapshot import PANELS
@@ -83,20 +86,77 @@ def _subparser_class():
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run a command, turning every ConsoleError into one line on stderr."""
+    """Entry point: run a command; every error is one line on stderr, never a traceback.
+
+    ``check`` exits 3 (UNKNOWN) on anything that is not its own verdict, every other command 2.
+    """
+    _one_line_diagnostics()
     args = build_parser().parse_args(argv)
+    failed = 3 if args.command == "check" else 2
     try:
-        return _dispatch(args)
+        code = _dispatch(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
     except ConfigError as e:
         for line in e.errors:
-            print(f"{PROG}: {line}", file=sys.stderr)
-        return 3 if args.command == "check" else 2
+            _say(line)
+        return failed
     except ConsoleError as e:
-        print(f"{PROG}: {e}", file=sys.stderr)
-        return e.exit_code
+        _say(str(e))
+        return failed if args.command == "check" else e.exit_code
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        # the probes cut short are garbage-collected now: their errors are no news to the operator
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+        _say("interrupted")
         return 130
+    except BrokenPipeError:
+        # the reader went away (`check | head -1`): nothing more to say, and no "Exception ignored"
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return failed
+    except Exception as e:  # the last resort: one line, so cron mail and Nagios never get a traceback
+        _say(f"internal error: {_one_line_error(e)}")
+        return failed
+
+
+def _say(line: str) -> None:
+    """One line on stderr, cleaned and redacted (it may quote a host or a file)."""
+    from .redact import redact
+    from .text import one_line
+
+    try:
+        print(f"{PROG}: {redact(one_line(line))}", file=sys.stderr)
+    except OSError:
+        pass  # stderr itself is gone: the exit status still tells
+
+
+def _one_line_error(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+
+
+class _OneLineFormatter(logging.Formatter):
+    """Log records as one line each: an attached exception is named, its traceback is not printed."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from .redact import redact
+        from .text import one_line
+
+        message = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            message = f"{message}: {_one_line_error(record.exc_info[1])}"
+        return f"{PROG}: {record.levelname.lower()}: {redact(one_line(message))}"
+
+
+def _one_line_diagnostics() -> None:
+    """Warnings from libraries, asyncio and unraisable exceptions reach stderr as one line each."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLineFormatter())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+
+    def unraisable(hook_args: Any) -> None:
+        if hook_args.exc_value is not None and not isinstance(hook_args.exc_value, BrokenPipeError):
+            _say(f"warning: {_one_line_error(hook_args.exc_value)}")
+
+    sys.unraisablehook = unraisable
 
 
 def _dispatch(args: argparse.Namespace) -> int:
