@@ -44,8 +44,8 @@ def test_interrupting_a_hung_check_is_one_line(lab_config, tmp_path):
 
     def edit(data):
         data["hosts"]["annex"] |= {"transport": "ssh", "host": "127.0.0.1", "port": port, "user": "nobody"}
-        data.setdefault("timeouts", {})["connect_seconds"] = 60
-        data["timeouts"]["command_seconds"] = 60
+        data.setdefault("timeouts", {})["connect_seconds"] = 15
+        data["timeouts"]["command_seconds"] = 15
 
     config = config_variant(lab_config, tmp_path, edit)
     try:
