@@ -37,20 +37,46 @@ def by_hand(config, action: str) -> list[str]:
             mounts = [a for m in step.get("mounts", []) for a in ("-v", m)]
             env = [a for e in step.get("env", []) for a in ("-e", e)]
             user = ["--user", step["user"]] if step.get("user") else []
-            run = [*docker, "run", "-d", "--name", step["container"], "--network", "host", *user, *mounts, *env,
-                   "-v", f"{step['volume']}:{step['data_dir']}", step["image"], *step["command"]]
+            run = [
+                *docker,
+                "run",
+                "-d",
+                "--name",
+                step["container"],
+                "--network",
+                "host",
+                *user,
+                *mounts,
+                *env,
+                "-v",
+                f"{step['volume']}:{step['data_dir']}",
+                step["image"],
+                *step["command"],
+            ]
             wait = [*docker, "exec", step["container"], *step["ready_command"]]
-            out += [shlex.join(run) + " >/dev/null",
-                    f"until {shlex.join(wait)} 2>/dev/null; do sleep 1; done",
-                    shlex.join([*docker, "stop", "-t", "120", step["container"]]) + " >/dev/null",
-                    shlex.join([*docker, "rm", step["container"]]) + " >/dev/null"]
+            out += [
+                shlex.join(run) + " >/dev/null",
+                f"until {shlex.join(wait)} 2>/dev/null; do sleep 1; done",
+                shlex.join([*docker, "stop", "-t", "120", step["container"]]) + " >/dev/null",
+                shlex.join([*docker, "rm", step["container"]]) + " >/dev/null",
+            ]
         elif kind in ("container_stop", "container_start"):
             verb = kind.split("_")[1]
             out.append(shlex.join([*docker, verb, step["container"]]) + " >/dev/null")
         elif kind == "wait_ready":
-            q = [*docker, "exec", step["container"], "psql", "-U", step["db_user"], "-d", step["db_name"], "-Atc",
-                 "select pg_is_in_recovery()"]
-            out.append(f"until [ \"$({shlex.join(q)} 2>/dev/null)\" = f ]; do sleep 1; done")
+            q = [
+                *docker,
+                "exec",
+                step["container"],
+                "psql",
+                "-U",
+                step["db_user"],
+                "-d",
+                step["db_name"],
+                "-Atc",
+                "select pg_is_in_recovery()",
+            ]
+            out.append(f'until [ "$({shlex.join(q)} 2>/dev/null)" = f ]; do sleep 1; done')
     return out
 
 
@@ -76,8 +102,7 @@ def main() -> None:
             console.append(timed([CONSOLE, "run", action, "--yes", "--config", args.config], stdin=subprocess.DEVNULL))
             hand.append(timed(["bash", "-c", script]))
         c, h = statistics.median(console), statistics.median(hand)
-        print(f"{action:<16} console {c:6.2f} s   by hand {h:6.2f} s   ratio {c / h:.3f}   "
-              f"(medians of {args.rounds})")
+        print(f"{action:<16} console {c:6.2f} s   by hand {h:6.2f} s   ratio {c / h:.3f}   (medians of {args.rounds})")
 
 
 if __name__ == "__main__":

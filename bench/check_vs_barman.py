@@ -34,8 +34,18 @@ def raw_commands(cfg: dict) -> list[list[str]]:
     server = cfg["barman"].get("server", "montagu")
     docker = ["docker", "-H", cfg["hosts"][cfg["barman"]["host"]]["docker"]]
     sp = cfg["hosts"][cfg["starport"]["host"]]
-    ssh = ["ssh", "-p", str(sp["port"]), "-i", sp["key_file"], "-o", f"UserKnownHostsFile={sp['known_hosts']}",
-           "-o", "BatchMode=yes", f"{sp['user']}@{sp['host']}"]
+    ssh = [
+        "ssh",
+        "-p",
+        str(sp["port"]),
+        "-i",
+        sp["key_file"],
+        "-o",
+        f"UserKnownHostsFile={sp['known_hosts']}",
+        "-o",
+        "BatchMode=yes",
+        f"{sp['user']}@{sp['host']}",
+    ]
     science = cfg["science"]
     return [
         [*barman, "-f", "json", "status", server],
@@ -66,16 +76,26 @@ def main() -> None:
         for argv in raw:
             timed(argv)
         by_hand.append(time.perf_counter() - start)
-        imports.append(timed([sys.executable, "-c", "import montagu_console.cli, montagu_console.collect, "
-                                                    "montagu_console.check, montagu_console.probes.barman"]))
+        imports.append(
+            timed(
+                [
+                    sys.executable,
+                    "-c",
+                    "import montagu_console.cli, montagu_console.collect, "
+                    "montagu_console.check, montagu_console.probes.barman",
+                ]
+            )
+        )
         bare.append(timed([sys.executable, "-c", "pass"]))
     med = statistics.median
     print(f"rounds: {args.rounds}")
     print(f"check --json (4 panels, concurrent):   median {med(console):.2f} s")
     print(f"the {len(raw)} raw commands, one by one:  median {med(by_hand):.2f} s")
     print(f"ratio check / raw:                     {med(console) / med(by_hand):.2f}")
-    print(f"console imports (no Textual):          median {med(imports):.3f} s "
-          f"(bare python {med(bare):.3f} s, ratio {med(imports) / med(bare):.1f})")
+    print(
+        f"console imports (no Textual):          median {med(imports):.3f} s "
+        f"(bare python {med(bare):.3f} s, ratio {med(imports) / med(bare):.1f})"
+    )
 
 
 if __name__ == "__main__":

@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "tui"))
 
-import tui_fakes  # noqa: E402
+import tui_fakes
 
-from montagu_console.tui import terminal_problem  # noqa: E402
+from montagu_console.tui import terminal_problem
 
 
 class RunningClock:
@@ -48,8 +48,13 @@ def make_app(args: argparse.Namespace, app_class=None):
 
     clock = RunningClock()
     collector = tui_fakes.FakeCollector(getattr(tui_fakes, args.data)(), hang=tuple(args.hang), clock=clock)
-    return (app_class or MontaguApp)(tui_fakes.make_config(refresh_seconds=args.refresh), collector,
-                                     theme=args.theme, read_only=args.read_only, clock=clock)
+    return (app_class or MontaguApp)(
+        tui_fakes.make_config(refresh_seconds=args.refresh),
+        collector,
+        theme=args.theme,
+        read_only=args.read_only,
+        clock=clock,
+    )
 
 
 def main() -> int:

@@ -71,13 +71,15 @@ def main() -> None:
                 screen = (screen + chunk)[-200000:]
                 if b"data just now" in screen and b"waiting for the first answer" not in screen[-20000:]:
                     first_data = now - start
-                    print(f"first byte {first_byte:.2f} s; first screen with real data {first_data:.2f} s",
-                          flush=True)
+                    print(f"first byte {first_byte:.2f} s; first screen with real data {first_data:.2f} s", flush=True)
         if time.monotonic() >= next_report:
             now, ticks = time.monotonic(), cpu_ticks(pid)
             cpu = 100 * (ticks - last_ticks) / TICKS / (now - last_time)
-            print(f"{(now - start) / 60:5.1f} min  RSS {rss_mb(pid):6.1f} MB  CPU {cpu:4.1f} %  "
-                  f"terminal {(total - last_bytes) / (now - last_time):6.0f} B/s", flush=True)
+            print(
+                f"{(now - start) / 60:5.1f} min  RSS {rss_mb(pid):6.1f} MB  CPU {cpu:4.1f} %  "
+                f"terminal {(total - last_bytes) / (now - last_time):6.0f} B/s",
+                flush=True,
+            )
             last_ticks, last_time, last_bytes = ticks, now, total
             next_report += args.every
     os.kill(pid, 15)

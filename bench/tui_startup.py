@@ -77,9 +77,12 @@ def one_run(args: argparse.Namespace, stamps: Path) -> dict[str, float]:
     pid, fd = pty.fork()
     if pid == 0:
         fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-        os.execve(sys.executable, [sys.executable, __file__, "--child", "--stamps", str(stamps),
-                                   "--refresh", str(args.refresh)] + (["--theme", args.theme] if args.theme else []),
-                  env)
+        os.execve(
+            sys.executable,
+            [sys.executable, __file__, "--child", "--stamps", str(stamps), "--refresh", str(args.refresh)]
+            + (["--theme", args.theme] if args.theme else []),
+            env,
+        )
     try:
         startup_bytes, first_byte = drain(fd, t0 + args.warmup)
         if not stamps.exists():
@@ -95,9 +98,13 @@ def one_run(args: argparse.Namespace, stamps: Path) -> dict[str, float]:
         os.waitpid(pid, 0)
         os.close(fd)
     return {
-        "python": python_started - t0, "imports": imported - python_started, "ready": ready - t0,
-        "first_byte": (first_byte or float("nan")) - t0, "startup_kb": startup_bytes / 1024,
-        "cpu_pct": 100 * cpu / elapsed, "bytes_per_s": window_bytes / elapsed,
+        "python": python_started - t0,
+        "imports": imported - python_started,
+        "ready": ready - t0,
+        "first_byte": (first_byte or float("nan")) - t0,
+        "startup_kb": startup_bytes / 1024,
+        "cpu_pct": 100 * cpu / elapsed,
+        "bytes_per_s": window_bytes / elapsed,
     }
 
 
@@ -116,14 +123,20 @@ def main() -> None:
         child(args)
         return
     stamps = Path(f"/tmp/montagu-tui-bench-{os.getpid()}.stamps")
-    print(f"pty {args.size}, refresh {args.refresh:g} s, unchanged data, warm-up {args.warmup:g} s, "
-          f"window {args.window:g} s, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
-    print(f"{'run':>3}  {'python':>7}  {'imports':>7}  {'1st byte':>8}  {'on_ready':>8}  {'start KB':>8}  "
-          f"{'CPU %':>6}  {'bytes/s':>8}")
+    print(
+        f"pty {args.size}, refresh {args.refresh:g} s, unchanged data, warm-up {args.warmup:g} s, "
+        f"window {args.window:g} s, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
+    )
+    print(
+        f"{'run':>3}  {'python':>7}  {'imports':>7}  {'1st byte':>8}  {'on_ready':>8}  {'start KB':>8}  "
+        f"{'CPU %':>6}  {'bytes/s':>8}"
+    )
     for run in range(1, args.runs + 1):
         r = one_run(args, stamps)
-        print(f"{run:>3}  {r['python']:>6.3f}s  {r['imports']:>6.3f}s  {r['first_byte']:>7.3f}s  {r['ready']:>7.3f}s  "
-              f"{r['startup_kb']:>8.1f}  {r['cpu_pct']:>6.2f}  {r['bytes_per_s']:>8.1f}")
+        print(
+            f"{run:>3}  {r['python']:>6.3f}s  {r['imports']:>6.3f}s  {r['first_byte']:>7.3f}s  {r['ready']:>7.3f}s  "
+            f"{r['startup_kb']:>8.1f}  {r['cpu_pct']:>6.2f}  {r['bytes_per_s']:>8.1f}"
+        )
     stamps.unlink(missing_ok=True)
 
 

@@ -26,14 +26,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "tui"))
 
-import tui_fakes  # noqa: E402
-import tui_runs  # noqa: E402
-from tui_helpers import answer_time, ready, wait_for  # noqa: E402
+import tui_fakes
+import tui_runs
+from tui_helpers import answer_time, ready, wait_for
 
-from montagu_console.tui.app import MontaguApp  # noqa: E402
-from montagu_console.tui.messages import RunUpdated  # noqa: E402
-from montagu_console.tui.screens.help import HelpScreen  # noqa: E402
-from montagu_console.tui.screens.run import RunScreen  # noqa: E402
+from montagu_console.tui.app import MontaguApp
+from montagu_console.tui.messages import RunUpdated
+from montagu_console.tui.screens.help import HelpScreen
+from montagu_console.tui.screens.run import RunScreen
 
 IDLE_SECONDS = 3.0
 
@@ -64,7 +64,9 @@ async def measure(rate: int, seconds: float, size: tuple[int, int]) -> None:
             answered, pressed = [], []
             wall = time.monotonic()
             while time.monotonic() - wall < seconds:
-                answered.append(await answer_time(app, "question_mark", "?", lambda: isinstance(app.screen, HelpScreen)))
+                answered.append(
+                    await answer_time(app, "question_mark", "?", lambda: isinstance(app.screen, HelpScreen))
+                )
                 await pilot.pause()
                 answered.append(await answer_time(app, "escape", None, lambda: isinstance(app.screen, RunScreen)))
                 await pilot.pause()
@@ -82,8 +84,10 @@ async def measure(rate: int, seconds: float, size: tuple[int, int]) -> None:
     print(f"log growing at {rate:>6} lines/s, run view {size[0]}x{size[1]}:")
     print(f"  answer (? opens help, esc closes)  {figures(answered)}")
     print(f"  pilot.press (up/down in the log)   {figures(pressed)}")
-    print(f"  tailer: {len(batches)} messages for {lines} lines "
-          f"({lines / max(len(batches), 1):.0f} lines a message); app CPU with no key pressed {cpu:.0%} of one core")
+    print(
+        f"  tailer: {len(batches)} messages for {lines} lines "
+        f"({lines / max(len(batches), 1):.0f} lines a message); app CPU with no key pressed {cpu:.0%} of one core"
+    )
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -22,20 +23,23 @@ PROG = "montagu-console"
 
 def _common(suppress: bool) -> argparse.ArgumentParser:
     """--config, --read-only and --theme, accepted before or after the command."""
-    default = {"default": argparse.SUPPRESS} if suppress else {}
+    default: dict[str, Any] = {"default": argparse.SUPPRESS} if suppress else {}
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--config", help="config file (default: $MONTAGU_CONSOLE_CONFIG, "
-                                    "~/.config/montagu-console/config.yml, /etc/montagu-console/config.yml)",
-                   **default)
-    p.add_argument("--read-only", action="store_true", help="refuse every action",
-                   **(default or {"default": None}))
+    p.add_argument(
+        "--config",
+        help="config file (default: $MONTAGU_CONSOLE_CONFIG, "
+        "~/.config/montagu-console/config.yml, /etc/montagu-console/config.yml)",
+        **default,
+    )
+    p.add_argument("--read-only", action="store_true", help="refuse every action", **(default or {"default": None}))
     p.add_argument("--theme", help="colour theme (montagu-dark, montagu-light, montagu-high-contrast)", **default)
     return p
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="Operator console for the Montagu database backup chain.",
-                                parents=[_common(False)])
+    p = argparse.ArgumentParser(
+        prog=PROG, description="Operator console for the Montagu database backup chain.", parents=[_common(False)]
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_subparser_class())
 
     c = sub.add_parser("check", help="one headless refresh; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")
@@ -123,10 +127,8 @@ def _say(line: str) -> None:
     from .redact import redact
     from .text import one_line
 
-    try:
+    with contextlib.suppress(OSError):  # stderr itself gone: the exit status still tells
         print(f"{PROG}: {redact(one_line(line))}", file=sys.stderr)
-    except OSError:
-        pass  # stderr itself is gone: the exit status still tells
 
 
 def _one_line_error(e: BaseException) -> str:
@@ -300,8 +302,12 @@ def _drills(args: argparse.Namespace) -> int:
         for d in drills:
             rto = "-" if not isinstance(d.get("rto_seconds"), (int, float)) else f"{d['rto_seconds']:.0f}s"
             rpo = "-" if not isinstance(d.get("rpo_seconds"), (int, float)) else f"{d['rpo_seconds']:.0f}s"
-            print(clean(f"{d.get('drill_id')!s:<36} {d.get('started_at') or '':<26} {d.get('outcome')!s:<12} "
-                        f"RTO {rto:>7}  RPO {rpo:>7}"))
+            print(
+                clean(
+                    f"{d.get('drill_id')!s:<36} {d.get('started_at') or '':<26} {d.get('outcome')!s:<12} "
+                    f"RTO {rto:>7}  RPO {rpo:>7}"
+                )
+            )
         return 0
     if not args.id:
         raise ConsoleError(f"drills show needs a drill id (see `{PROG} drills list`)")
@@ -344,8 +350,11 @@ def _runs(args: argparse.Namespace) -> int:
             step = rec.get("current_step")
             steps = rec.get("steps") or []
             name = steps[step]["name"] if isinstance(step, int) and 0 <= step < len(steps) else ""
-            print(one_line(f"{run.id:<40} {rec.get('action', ''):<16} {run.state:<11} "
-                           f"{rec.get('started_at') or '':<26} {name}"))
+            print(
+                one_line(
+                    f"{run.id:<40} {rec.get('action', ''):<16} {run.state:<11} {rec.get('started_at') or '':<26} {name}"
+                )
+            )
         return 2 if bad else 0
     if not args.id:
         raise ConsoleError(f"runs {args.runs_command} needs a run id (see `{PROG} runs list`)")

@@ -7,7 +7,7 @@ rules and the reports agree on what "now" is, how a stamp is read and how a dura
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 # a timestamp further ahead than this is not "fresh": it is a clock problem worth a WARNING
 FUTURE_TOLERANCE_SECONDS = 300
@@ -17,7 +17,7 @@ _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 def utc_now() -> datetime:
     """The current time, timezone-aware, in UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def now_iso() -> str:
@@ -72,7 +72,7 @@ def duration(seconds: float | None) -> str:
     """A duration for people, the same in the CLI, the TUI and reports: ``42 s``, ``3 min 05 s``, ``2 h 07 min``."""
     if seconds is None:
         return "unknown"
-    s = int(round(seconds))
+    s = round(seconds)
     sign, s = ("-", -s) if s < 0 else ("", s)
     if s < 60:
         return f"{sign}{s} s"

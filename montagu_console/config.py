@@ -158,8 +158,9 @@ def _mounts(v: tuple[str, ...]) -> tuple[str, ...]:
 def _env(v: tuple[str, ...]) -> tuple[str, ...]:
     for i, x in enumerate(v):
         if "=" not in x or x.startswith("="):
-            raise _bad('expected "NAME=VALUE", got ' + _got(x.split("=", 1)[0] + "=..." if "=" in x else x),
-                       at=f"[{i}]")
+            raise _bad(
+                'expected "NAME=VALUE", got ' + _got(x.split("=", 1)[0] + "=..." if "=" in x else x), at=f"[{i}]"
+            )
     return v
 
 
@@ -213,8 +214,10 @@ def _warn_below_crit(warning: str, critical: str):
 
     def check(self: Any) -> Any:
         if getattr(self, warning) >= getattr(self, critical):
-            raise _bad(f"{warning} ({getattr(self, warning):g}) must be below {critical} "
-                       f"({getattr(self, critical):g})", at=warning)
+            raise _bad(
+                f"{warning} ({getattr(self, warning):g}) must be below {critical} ({getattr(self, critical):g})",
+                at=warning,
+            )
         return self
 
     return model_validator(mode="after")(check)
@@ -250,7 +253,6 @@ class _Copyable:
         for name, value in (update or {}).items():
             object.__setattr__(clone, name, value)
         return clone
-
 
 
 @dataclass(frozen=True, config=_MODEL)
@@ -572,8 +574,10 @@ class Config(_Copyable):
         if barman is not None:
             mount, home = v.mount, barman.home
             if mount == home or home.startswith(mount + "/") or mount.startswith(home + "/"):
-                raise _bad(f"must not be barman's home {_got(home)}, a parent of it or inside it, got {_got(mount)}",
-                           at="mount")
+                raise _bad(
+                    f"must not be barman's home {_got(home)}, a parent of it or inside it, got {_got(mount)}",
+                    at="mount",
+                )
         return v
 
     @model_validator(mode="after")
@@ -647,7 +651,7 @@ def load_config(path: Path) -> Config:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
+        line = data[: e.start].count(b"\n") + 1
         raise ConfigError([f"{path}: config is not UTF-8 text (invalid byte at line {line})"]) from None
     return parse_config(text, path)
 
@@ -675,8 +679,7 @@ def parse_config(text: str, path: Path) -> Config:
     if "path" in data:
         errors.append(tree.message(("path",), f"unknown key (allowed: {', '.join(_allowed(Config))})"))
         data.pop("path")
-    context = {"hosts": set(data["hosts"]) if isinstance(data.get("hosts"), dict) else None,
-               "base": str(path.parent)}
+    context = {"hosts": set(data["hosts"]) if isinstance(data.get("hosts"), dict) else None, "base": str(path.parent)}
     try:
         cfg = _ADAPTER.validate_python({**data, "path": path}, context=context)
     except ValidationError as e:
@@ -697,7 +700,7 @@ def parse_expect(expect: str) -> tuple[str, float | None] | None:
     for op in (">=", "<=", "==", "!=", ">", "<"):
         if e.startswith(op):
             try:
-                number = float(e[len(op):].strip())
+                number = float(e[len(op) :].strip())
             except ValueError:
                 return None
             return (op, number) if math.isfinite(number) else None
@@ -768,12 +771,21 @@ class _Tree:
 
 
 _EXPECTED = {
-    "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
-    "float_type": "a number", "float_parsing": "a number", "finite_number": "a finite number",
-    "bool_type": "true or false", "bool_parsing": "true or false",
-    "string_type": "a string", "path_type": "a path",
-    "tuple_type": "a list", "list_type": "a list",
-    "dict_type": "a mapping", "dataclass_type": "a mapping", "dataclass_args_type": "a mapping",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "finite_number": "a finite number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "string_type": "a string",
+    "path_type": "a path",
+    "tuple_type": "a list",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "dataclass_type": "a mapping",
+    "dataclass_args_type": "a mapping",
     "model_type": "a mapping",
 }
 

@@ -4,8 +4,8 @@ No I/O and no clock of their own: ``now`` is passed in, so every row of the rule
 the spec (section 4) has a unit test. Ages come from :func:`clock.age_seconds` and are reported
 as computed (negative for a stamp in the future). A stamp more than
 ``clock.FUTURE_TOLERANCE_SECONDS`` ahead is never fresh: it is a WARNING saying "in the
-future: clock skew?", and the fact's own age rules are not applied to it. Each returns a :class:`PanelResult` whose ``facts`` dict
-is exactly what ``check --json`` prints for the panel.
+future: clock skew?", and the fact's own age rules are not applied to it. Each returns a
+:class:`PanelResult` whose ``facts`` dict is exactly what ``check --json`` prints for the panel.
 """
 
 from __future__ import annotations
@@ -35,16 +35,20 @@ def unknown(name: str, reason: str, now: datetime) -> PanelResult:
 
 def _future(what: str, seconds: int) -> tuple[Status, str]:
     """The finding for a stamp beyond the clock-skew tolerance: a WARNING, never fresh."""
-    return (Status.WARNING, f"{what} is {age(-seconds)} in the future: clock skew? "
-                            f"(more than {age(FUTURE_TOLERANCE_SECONDS)} ahead of this clock)")
+    return (
+        Status.WARNING,
+        f"{what} is {age(-seconds)} in the future: clock skew? "
+        f"(more than {age(FUTURE_TOLERANCE_SECONDS)} ahead of this clock)",
+    )
 
 
 def _iso(t: datetime | None) -> str | None:
     return None if t is None else t.isoformat()
 
 
-def _result(name: str, findings: list[tuple[Status, str]], ok_summary: str, facts: dict, now: datetime,
-            detail) -> PanelResult:
+def _result(
+    name: str, findings: list[tuple[Status, str]], ok_summary: str, facts: dict, now: datetime, detail
+) -> PanelResult:
     """Worst finding wins; the summary lists the worst findings first, then the OK line."""
     if not findings:
         return PanelResult(name, Status.OK, ok_summary, facts, now, detail)
@@ -96,8 +100,14 @@ def judge_barman(f: BarmanFacts, cfg: BarmanConfig, now: datetime) -> PanelResul
         findings.append((Status.WARNING, f"FAILED backup in the list: {ids}"))
     running = "; a backup is running" if f.backup_running else ""
     n = len(f.available_backups)
-    ok = (f"{n} backup{'' if n == 1 else 's'}, last {age(last_age)} ago ({size(last.size_bytes)}), "
-          f"all {len(f.checks)} checks OK{running}") if last and last_age is not None else "OK"
+    ok = (
+        (
+            f"{n} backup{'' if n == 1 else 's'}, last {age(last_age)} ago ({size(last.size_bytes)}), "
+            f"all {len(f.checks)} checks OK{running}"
+        )
+        if last and last_age is not None
+        else "OK"
+    )
     return _result("barman", findings, ok, facts, now, f)
 
 
@@ -134,9 +144,13 @@ def judge_wal(f: WalFacts, cfg: WalConfig, now: datetime) -> PanelResult:
     elif in_future(archived_age):
         findings.append(_future(f"last archived WAL {f.last_archived_wal}", archived_age))
     elif archived_age > cfg.archive_critical_seconds:
-        findings.append((Status.CRITICAL, f"last WAL archived {age(archived_age)} ago (limit {age(cfg.archive_critical_seconds)})"))
+        findings.append(
+            (Status.CRITICAL, f"last WAL archived {age(archived_age)} ago (limit {age(cfg.archive_critical_seconds)})")
+        )
     elif archived_age > cfg.archive_warning_seconds:
-        findings.append((Status.WARNING, f"last WAL archived {age(archived_age)} ago (warn at {age(cfg.archive_warning_seconds)})"))
+        findings.append(
+            (Status.WARNING, f"last WAL archived {age(archived_age)} ago (warn at {age(cfg.archive_warning_seconds)})")
+        )
     ok = f"streaming on slot {f.slot_name}, lag {size(f.lag_bytes)}, last WAL archived {age(archived_age)} ago"
     return _result("wal", findings, ok, facts, now, f)
 
@@ -144,8 +158,16 @@ def judge_wal(f: WalFacts, cfg: WalConfig, now: datetime) -> PanelResult:
 def judge_starport(f: StarportFacts, nightly: NightlyConfig, cfg: StarportConfig, now: datetime) -> PanelResult:
     """starport: a fresh nightly copy, and every target carries a fresh copy of it."""
     nightly_age = age_seconds(now, f.nightly_restored_at)
-    targets = [{"name": t.name, "last_backup": _iso(t.last_backup), "age_seconds": age_seconds(now, t.last_backup),
-                "error": t.error, "carried_restore_at": _iso(t.carried_restore_at)} for t in f.targets]
+    targets = [
+        {
+            "name": t.name,
+            "last_backup": _iso(t.last_backup),
+            "age_seconds": age_seconds(now, t.last_backup),
+            "error": t.error,
+            "carried_restore_at": _iso(t.carried_restore_at),
+        }
+        for t in f.targets
+    ]
     facts = {
         "nightly_restored_at": _iso(f.nightly_restored_at),
         "nightly_age_seconds": nightly_age,
@@ -165,11 +187,15 @@ def judge_starport(f: StarportFacts, nightly: NightlyConfig, cfg: StarportConfig
             continue
         findings += _freshness(t.name, age_seconds(now, t.last_backup), cfg.warning_hours, cfg.critical_hours)
         carried = t.carried_restore_at
-        if f.nightly_restored_at and (carried is None or carried < f.nightly_restored_at) \
-                and t.last_backup < f.nightly_restored_at:
+        if (
+            f.nightly_restored_at
+            and (carried is None or carried < f.nightly_restored_at)
+            and t.last_backup < f.nightly_restored_at
+        ):
             findings.append((Status.WARNING, f"{t.name} is older than the nightly copy it should carry"))
     names = ", ".join(t.name for t in f.targets)
-    oldest = max((x["age_seconds"] for x in targets if x["age_seconds"] is not None), default=None)
+    target_ages = [a for a in (age_seconds(now, t.last_backup) for t in f.targets) if a is not None]
+    oldest = max(target_ages, default=None)
     ok = f"nightly copy {age(nightly_age)} old; starport {names} {age(oldest)} old"
     return _result("starport", findings, ok, facts, now, f)
 
@@ -189,6 +215,7 @@ def _freshness(what: str, seconds: int | None, warn_h: float, crit_h: float) -> 
 def judge_restore(f: RestoreFacts, cfg: ScienceConfig, now: datetime) -> PanelResult:
     """restore: science answers on data that is not too old; the last restore did not fail."""
     data_age = age_seconds(now, f.data_restored_from)
+    last_drill = _drill_facts(f.last_drill, now)
     facts = {
         "phase": f.phase,
         "percent": f.percent,
@@ -202,7 +229,7 @@ def judge_restore(f: RestoreFacts, cfg: ScienceConfig, now: datetime) -> PanelRe
         "container_status": f.container_status,
         "redo_lsn": f.redo_lsn,
         "target_lsn": f.target_lsn,
-        "last_drill": _drill_facts(f.last_drill, now),
+        "last_drill": last_drill,
     }
     findings: list[tuple[Status, str]] = []
     if f.last_restore_failed:
@@ -214,14 +241,18 @@ def judge_restore(f: RestoreFacts, cfg: ScienceConfig, now: datetime) -> PanelRe
         eta = f", about {age(f.eta_seconds)} left" if f.eta_seconds is not None else ""
         findings.append((Status.WARNING, f"restore in progress: {f.phase}{pct}{eta}"))
     elif not f.db_accepting:
-        findings.append((Status.CRITICAL, f"science database not accepting connections ({f.container} {f.container_status})"))
+        findings.append(
+            (Status.CRITICAL, f"science database not accepting connections ({f.container} {f.container_status})")
+        )
     if data_age is None:
         findings.append((Status.WARNING, "science data has no .barman-last-restore: its age is unknown"))
     elif in_future(data_age):
         findings.append(_future("science data (.barman-last-restore in its volume)", data_age))
     elif data_age > cfg.data_warning_days * DAY:
-        findings.append((Status.WARNING, f"science runs on data {age(data_age)} old (warn at {cfg.data_warning_days:g} days)"))
-    findings += _drill_findings(facts["last_drill"], cfg)
+        findings.append(
+            (Status.WARNING, f"science runs on data {age(data_age)} old (warn at {cfg.data_warning_days:g} days)")
+        )
+    findings += _drill_findings(last_drill, cfg)
     ok = f"science ready on data {age(data_age)} old"
     return _result("restore", findings, ok, facts, now, f)
 
@@ -243,6 +274,10 @@ def _drill_findings(drill: dict | None, cfg: ScienceConfig) -> list[tuple[Status
     if in_future(drill["age_seconds"]):
         return [_future(f"last restore drill {drill['drill_id']}", drill["age_seconds"])]
     if drill["age_seconds"] is not None and drill["age_seconds"] > cfg.drill_max_age_days * DAY:
-        return [(Status.WARNING, f"last restore drill {age(drill['age_seconds'])} ago "
-                                 f"(due every {cfg.drill_max_age_days:g} days)")]
+        return [
+            (
+                Status.WARNING,
+                f"last restore drill {age(drill['age_seconds'])} ago (due every {cfg.drill_max_age_days:g} days)",
+            )
+        ]
     return []

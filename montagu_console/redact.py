@@ -24,15 +24,16 @@ _SECRET_NAME = re.compile(rf"(?i:^(?:[a-z0-9_.-]*[_.-])?{_SECRET_KEY}$)|^(?:[A-Z
 _QUOTED = r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\""
 
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)", re.S),
-     "*REDACTED PRIVATE KEY*"),
+    (
+        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)", re.S),
+        "*REDACTED PRIVATE KEY*",
+    ),
     # JSON / dict reprs: "password": "x", 'token': 'y'
     (re.compile(rf"(?i)([\"']{_SECRET_KEY}[\"']\s*:\s*)({_QUOTED}|[^\s,}}\]]+)"), rf"\1\"{MASK}\""),
     # conninfo and config forms: password=x, password = 'a\'b', secret: y
     (re.compile(rf"(?i)(\b{_SECRET_KEY}\s*[=:]\s*)({_QUOTED}|[^\s'\",;&]+)"), rf"\1{MASK}"),
     # environment assignments: PGPASSWORD=x, BARMAN_PASS_BACKUP=x, GITHUB_TOKEN=x, AWS_SECRET_ACCESS_KEY=x
-    (re.compile(rf"\b((?:[A-Z0-9]+_)*{_ENV_SECRET}(?:_[A-Z0-9]+)*=)({_QUOTED}|[^\s'\",;]+)"),
-     rf"\1{MASK}"),
+    (re.compile(rf"\b((?:[A-Z0-9]+_)*{_ENV_SECRET}(?:_[A-Z0-9]+)*=)({_QUOTED}|[^\s'\",;]+)"), rf"\1{MASK}"),
     (re.compile(r"(?i)(\bauthorization\s*[:=]\s*)(?:(bearer|basic|token)\s+)?([^\s,;]+)"), rf"\1\2 {MASK}"),
     # user-info of any URL: everything between the first ':' after the scheme and the LAST '@'
     (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)([^\s/]*)(@)(?=[^\s@/]*(?:[/\s]|$))"), rf"\1{MASK}\3"),
@@ -48,8 +49,7 @@ def _url(match: re.Match[str]) -> str:
     if len(parts) > 2 and any(parts[2:]):
         path = "/".join(parts[:2]) + "/" + MASK
     if query:
-        query = "?" + "&".join(f"{p.split('=', 1)[0]}={MASK}" if "=" in p else MASK
-                               for p in query[1:].split("&") if p)
+        query = "?" + "&".join(f"{p.split('=', 1)[0]}={MASK}" if "=" in p else MASK for p in query[1:].split("&") if p)
     return base + path + query
 
 
@@ -70,8 +70,10 @@ def redact_data(value: Any) -> Any:
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {k: (MASK if isinstance(k, str) and is_secret_name(k) and v is not None else redact_data(v))
-                for k, v in value.items()}
+        return {
+            k: (MASK if isinstance(k, str) and is_secret_name(k) and v is not None else redact_data(v))
+            for k, v in value.items()
+        }
     if isinstance(value, (list, tuple)):
         return [redact_data(v) for v in value]
     return value

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """A panel's health, ordered by how bad it is (Nagios convention)."""
 
     OK = "OK"
@@ -30,7 +30,7 @@ class Status(str, Enum):
         return _RANKS[self]
 
     @classmethod
-    def worst(cls, statuses) -> "Status":
+    def worst(cls, statuses) -> Status:
         """The most severe status; UNKNOWN when there is none at all (never OK by default)."""
         statuses = list(statuses)
         if not statuses:

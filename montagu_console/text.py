@@ -28,8 +28,10 @@ TRUNCATED = " [... truncated]"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 # a whole escape sequence (CSI, OSC, DCS...) goes as one replacement character, not as debris;
 # an unterminated string sequence ends at the line's end, so it cannot swallow the next lines
-_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b\n]*(?:\x07|\x1b\\)?|[PX^_][^\x1b\n]*(?:\x1b\\)?|.?)"
-                     r"|\x9b[0-?]*[ -/]*[@-~]|\x9d[^\x07\x9c\n]*[\x07\x9c]?")
+_ESCAPE = re.compile(
+    r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b\n]*(?:\x07|\x1b\\)?|[PX^_][^\x1b\n]*(?:\x1b\\)?|.?)"
+    r"|\x9b[0-?]*[ -/]*[@-~]|\x9d[^\x07\x9c\n]*[\x07\x9c]?"
+)
 
 
 def clean(data: str | bytes, *, limit: int = MAX_OUTPUT_BYTES) -> str:
@@ -55,7 +57,6 @@ def one_line(data: str | bytes, *, limit: int = MAX_LINE_CHARS) -> str:
     return text
 
 
-
 def clean_data(value: Any, *, limit: int = MAX_OUTPUT_BYTES) -> Any:
     """``value`` (decoded JSON: dicts, lists, scalars) with every string key and value through :func:`clean`.
 
@@ -65,8 +66,9 @@ def clean_data(value: Any, *, limit: int = MAX_OUTPUT_BYTES) -> Any:
     if isinstance(value, str):
         return clean(value, limit=limit)
     if isinstance(value, dict):
-        return {clean(k, limit=limit) if isinstance(k, str) else k: clean_data(v, limit=limit)
-                for k, v in value.items()}
+        return {
+            clean(k, limit=limit) if isinstance(k, str) else k: clean_data(v, limit=limit) for k, v in value.items()
+        }
     if isinstance(value, (list, tuple)):
         return [clean_data(v, limit=limit) for v in value]
     return value

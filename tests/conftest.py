@@ -37,8 +37,9 @@ def lab_config(lab) -> Path:
 
 def run_check(config: Path, *args: str, timeout: float = 120) -> tuple[int, dict | str, str]:
     """Run `montagu-console check` as an operator would; JSON is decoded when asked for."""
-    r = subprocess.run([CONSOLE, "check", "--config", str(config), *args], capture_output=True, text=True,
-                       timeout=timeout)
+    r = subprocess.run(
+        [CONSOLE, "check", "--config", str(config), *args], capture_output=True, text=True, timeout=timeout
+    )
     out: dict | str = r.stdout
     if "--json" in args and r.stdout.strip():
         out = json.loads(r.stdout)

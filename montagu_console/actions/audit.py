@@ -95,8 +95,7 @@ def who(*, utmp: Path = UTMP_PATH) -> dict[str, Any]:
     """The operator: the real user, the login behind sudo, and the SSH client (see the module)."""
     uid = os.getuid()
     luid = login_uid()
-    out: dict[str, Any] = {"user": _name(uid), "uid": uid,
-                           "login_user": _name(luid) if luid is not None else None}
+    out: dict[str, Any] = {"user": _name(uid), "uid": uid, "login_user": _name(luid) if luid is not None else None}
     client = utmp_client(_tty_line(), utmp)
     out["ssh_client"] = client
     if client is None:

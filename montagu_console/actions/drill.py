@@ -31,19 +31,30 @@ def drill_plan(config: Config) -> dict:
     restore = plans.plan(config, "restore")["steps"]
     s = config.science
     return {
-        "action": "drill", "host": s.host, "profile": s.profile, "config": str(config.path),
+        "action": "drill",
+        "host": s.host,
+        "profile": s.profile,
+        "config": str(config.path),
         "title": f"restore drill of {s.host} (profile {s.profile})",
         "steps": [
-            {"name": "preflight: hosts, space, what is overwritten, age of the source", "kind": "drill_preflight",
-             "host": s.host, "destructive": False},
+            {
+                "name": "preflight: hosts, space, what is overwritten, age of the source",
+                "kind": "drill_preflight",
+                "host": s.host,
+                "destructive": False,
+            },
             restore[0] | {"destructive": True},
             restore[1] | {"name": f"restore: {' '.join(s.restore_command)}", "destructive": True},
             restore[2] | {"destructive": False},
             restore[3] | {"destructive": False},
-            {"name": "verify the restored data", "kind": "drill_verify", "host": s.host,
-             "container": s.container, "destructive": False},
-            {"name": "measure RPO and write the report", "kind": "drill_report", "host": s.host,
-             "destructive": False},
+            {
+                "name": "verify the restored data",
+                "kind": "drill_verify",
+                "host": s.host,
+                "container": s.container,
+                "destructive": False,
+            },
+            {"name": "measure RPO and write the report", "kind": "drill_report", "host": s.host, "destructive": False},
         ],
     }
 
@@ -62,8 +73,14 @@ def evaluate(expect: str, value: str | None) -> bool:
         v = float(value)
     except ValueError:
         return False
-    return {">": v > number, ">=": v >= number, "==": v == number, "!=": v != number,
-            "<": v < number, "<=": v <= number}[op]
+    return {
+        ">": v > number,
+        ">=": v >= number,
+        "==": v == number,
+        "!=": v != number,
+        "<": v < number,
+        "<=": v <= number,
+    }[op]
 
 
 class DrillRunner(StepRunner):
@@ -85,8 +102,13 @@ class DrillRunner(StepRunner):
         facts = asyncio.run(_preflight(self.config))
         for line in facts["lines"]:
             self.write(f"preflight: {line}\n")
-        self.remember(primary_clock_at_start=facts["primary_clock"], clock_source=facts["clock_source"],
-                      source=facts["source"], versions=facts["versions"], overwrites=facts["overwrites"])
+        self.remember(
+            primary_clock_at_start=facts["primary_clock"],
+            clock_source=facts["clock_source"],
+            source=facts["source"],
+            versions=facts["versions"],
+            overwrites=facts["overwrites"],
+        )
         if facts["problems"]:
             raise StepFailed("preflight: " + "; ".join(facts["problems"]))
 
@@ -99,9 +121,15 @@ class DrillRunner(StepRunner):
             text = clean(out, limit=MAX_VALUE_CHARS).strip()
             value = text if rc == 0 else None
             passed = evaluate(q.expect, value)
-            results.append({"name": q.name, "sql": q.sql, "expect": q.expect,
-                            "value": value if rc == 0 else f"error: {one_line(text, limit=200)}",
-                            "passed": passed})
+            results.append(
+                {
+                    "name": q.name,
+                    "sql": q.sql,
+                    "expect": q.expect,
+                    "value": value if rc == 0 else f"error: {one_line(text, limit=200)}",
+                    "passed": passed,
+                }
+            )
             self.write(f"verify: {q.name}: {value!r} (expect {q.expect}): {'PASS' if passed else 'FAIL'}\n")
             if not passed:
                 failed.append(q.name)
@@ -151,14 +179,22 @@ async def _preflight(config: Config) -> dict:
         w = snap.panels["wal"].facts
         st = snap.panels["starport"].facts
         r = snap.panels["restore"].facts
-        source = {"nightly_restored_at": st.get("nightly_restored_at"), "last_backup_id": b.get("last_backup_id"),
-                  "last_backup_end": b.get("last_backup_end"), "last_archived_wal": w.get("last_archived_wal"),
-                  "last_archived_at": w.get("last_archived_at")}
-        lines.append(f"source: nightly copy restored at {source['nightly_restored_at']}, newest base backup "
-                     f"{source['last_backup_id']}, last archived WAL {source['last_archived_wal']}")
+        source = {
+            "nightly_restored_at": st.get("nightly_restored_at"),
+            "last_backup_id": b.get("last_backup_id"),
+            "last_backup_end": b.get("last_backup_end"),
+            "last_archived_wal": w.get("last_archived_wal"),
+            "last_archived_at": w.get("last_archived_at"),
+        }
+        lines.append(
+            f"source: nightly copy restored at {source['nightly_restored_at']}, newest base backup "
+            f"{source['last_backup_id']}, last archived WAL {source['last_archived_wal']}"
+        )
         s = config.science
-        overwrites = f"the database of {s.container} on {s.host} (volume {s.volume}), now on data from " \
-                     f"{r.get('data_restored_from')}"
+        overwrites = (
+            f"the database of {s.container} on {s.host} (volume {s.volume}), now on data from "
+            f"{r.get('data_restored_from')}"
+        )
         lines.append(f"overwrites: {overwrites}")
         docker = pool.docker(s.host)
         df = await docker.exec(s.container, ["df", "-Pk", s.data_dir], timeout=config.command_timeout)
@@ -167,15 +203,25 @@ async def _preflight(config: Config) -> dict:
             problems.append(f"cannot read free space on {s.host} at {s.data_dir}")
         else:
             lines.append(f"free space on {s.host} at {s.data_dir}: {free // 1024**2} MiB")
-        version = await docker.exec(s.container, ["psql", "-U", s.db_user, "-d", s.db_name, "-XAtqc",
-                                                  "show server_version"], timeout=config.command_timeout)
+        version = await docker.exec(
+            s.container,
+            ["psql", "-U", s.db_user, "-d", s.db_name, "-XAtqc", "show server_version"],
+            timeout=config.command_timeout,
+        )
         versions = {"postgres": version.stdout.strip() or None, "barman": b.get("barman_version")}
         clock, clock_source = await _primary_clock(config, pool)
         lines.append(f"primary clock at the start: {clock} ({clock_source})")
     finally:
         await collector.close()
-    return {"lines": lines, "problems": problems, "source": source, "versions": versions,
-            "overwrites": overwrites, "primary_clock": clock, "clock_source": clock_source}
+    return {
+        "lines": lines,
+        "problems": problems,
+        "source": source,
+        "versions": versions,
+        "overwrites": overwrites,
+        "primary_clock": clock,
+        "clock_source": clock_source,
+    }
 
 
 async def _primary_clock(config: Config, pool) -> tuple[str, str]:
@@ -220,35 +266,50 @@ def build_report(run: Run, outcome: str) -> dict:
     never_ran = "pending" if outcome == "interrupted" else "skipped"
     for s in rec.get("steps", []):
         state = s.get("state") or "pending"
-        steps.append({"name": s.get("name"), "state": never_ran if state == "pending" else state,
-                      "started_at": s.get("started_at"), "finished_at": s.get("finished_at"),
-                      "output_tail": tail("\n".join(s.get("output_tail") or []))})
-    return redact_data(clean_data({
-        "drill_id": run.id,
-        "outcome": outcome,
-        "started_at": started,
-        "finished_at": rec.get("finished_at") or now_iso(),
-        "profile": plan.get("profile"),
-        "rto_seconds": rto,
-        "rpo_seconds": rpo,
-        "measured": {
-            "rto": "Wall time from the start of the drill (before the preflight) to the moment every "
-                   "verification query from science.verify had passed on the restored database"
-                   + ("" if rto is not None else "; not measured because the drill did not pass") + ".",
-            "rpo": f"The primary's clock at the start of the drill ({facts.get('clock_source', 'unknown source')}) "
-                   f"minus the newest committed timestamp in the restored database (science.rpo_sql)"
-                   + ("" if rpo is not None else "; not measured because no such timestamp was read") + ".",
-        },
-        "source": {k: (facts.get("source") or {}).get(k) for k in ("nightly_restored_at", "last_backup_id",
-                                                                    "last_archived_wal")},
-        "versions": facts.get("versions") or {"postgres": None, "barman": None},
-        "operator": rec.get("operator"),
-        "overwrites": facts.get("overwrites"),
-        "gaps": rec.get("gaps", []),
-        "steps": steps,
-        "verify": facts.get("verify", []),
-        "failure": rec.get("error"),
-    }))
+        steps.append(
+            {
+                "name": s.get("name"),
+                "state": never_ran if state == "pending" else state,
+                "started_at": s.get("started_at"),
+                "finished_at": s.get("finished_at"),
+                "output_tail": tail("\n".join(s.get("output_tail") or [])),
+            }
+        )
+    return redact_data(
+        clean_data(
+            {
+                "drill_id": run.id,
+                "outcome": outcome,
+                "started_at": started,
+                "finished_at": rec.get("finished_at") or now_iso(),
+                "profile": plan.get("profile"),
+                "rto_seconds": rto,
+                "rpo_seconds": rpo,
+                "measured": {
+                    "rto": "Wall time from the start of the drill (before the preflight) to the moment every "
+                    "verification query from science.verify had passed on the restored database"
+                    + ("" if rto is not None else "; not measured because the drill did not pass")
+                    + ".",
+                    "rpo": "The primary's clock at the start of the drill "
+                    f"({facts.get('clock_source', 'unknown source')}) "
+                    f"minus the newest committed timestamp in the restored database (science.rpo_sql)"
+                    + ("" if rpo is not None else "; not measured because no such timestamp was read")
+                    + ".",
+                },
+                "source": {
+                    k: (facts.get("source") or {}).get(k)
+                    for k in ("nightly_restored_at", "last_backup_id", "last_archived_wal")
+                },
+                "versions": facts.get("versions") or {"postgres": None, "barman": None},
+                "operator": rec.get("operator"),
+                "overwrites": facts.get("overwrites"),
+                "gaps": rec.get("gaps", []),
+                "steps": steps,
+                "verify": facts.get("verify", []),
+                "failure": rec.get("error"),
+            }
+        )
+    )
 
 
 def write_reports(run: Run, outcome: str) -> dict:
@@ -301,6 +362,7 @@ def md_block(lines: list[str]) -> list[str]:
 
 def render_markdown(r: dict) -> str:
     """A report an auditor can read without the console; every value from data is escaped."""
+
     def fmt(seconds):
         if seconds is None:
             return "not measured"
@@ -341,18 +403,29 @@ def render_markdown(r: dict) -> str:
         "| --- | --- | --- | --- | --- |",
     ]
     for i, s in enumerate(r.get("steps") or [], 1):
-        lines.append(f"| {i} | {md_cell(s.get('name'))} | {md_cell(s.get('state'))} | {md_cell(s.get('started_at'))} "
-                     f"| {md_cell(s.get('finished_at'))} |")
+        lines.append(
+            f"| {i} | {md_cell(s.get('name'))} | {md_cell(s.get('state'))} | {md_cell(s.get('started_at'))} "
+            f"| {md_cell(s.get('finished_at'))} |"
+        )
     if r.get("gaps"):
         lines += ["", "## Interruptions", ""]
-        lines += [f"- the drill's process stopped at {t(g.get('stopped_at'))} and was resumed at "
-                  f"{t(g.get('resumed_at'))} ({t(duration(g.get('seconds')))} lost); finished steps were not repeated"
-                  for g in r["gaps"]]
-    lines += ["", "## Verification", "", "| query | SQL | expected | value | result |",
-              "| --- | --- | --- | --- | --- |"]
+        lines += [
+            f"- the drill's process stopped at {t(g.get('stopped_at'))} and was resumed at "
+            f"{t(g.get('resumed_at'))} ({t(duration(g.get('seconds')))} lost); finished steps were not repeated"
+            for g in r["gaps"]
+        ]
+    lines += [
+        "",
+        "## Verification",
+        "",
+        "| query | SQL | expected | value | result |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for v in r.get("verify") or []:
-        lines.append(f"| {md_cell(v.get('name'))} | {md_code(v.get('sql'))} | {md_cell(v.get('expect'))} "
-                     f"| {md_cell(v.get('value'))} | {'PASS' if v.get('passed') else 'FAIL'} |")
+        lines.append(
+            f"| {md_cell(v.get('name'))} | {md_code(v.get('sql'))} | {md_cell(v.get('expect'))} "
+            f"| {md_cell(v.get('value'))} | {'PASS' if v.get('passed') else 'FAIL'} |"
+        )
     if not r.get("verify"):
         lines.append("| (none run) | | | | |")
     if r.get("failure"):
@@ -389,8 +462,15 @@ def list_drills(state_dir: Path) -> list[dict]:
                 continue
             except ValueError:
                 pass
-        out.append({"drill_id": run.id, "outcome": outcome_of(run), "started_at": run.record().get("started_at"),
-                    "rto_seconds": None, "rpo_seconds": None})
+        out.append(
+            {
+                "drill_id": run.id,
+                "outcome": outcome_of(run),
+                "started_at": run.record().get("started_at"),
+                "rto_seconds": None,
+                "rpo_seconds": None,
+            }
+        )
     return out
 
 

@@ -31,9 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import procs
 from ..clock import now_iso
 from ..errors import ConsoleError
-from . import files, procs
+from . import files
 
 DEFAULT_LOCK_DIR = Path("/run/montagu-console")
 LOCK_DIR_MODE = 0o770
@@ -155,8 +156,9 @@ class Lock:
             self.fd = None
 
 
-def acquire(directory: Path, action: str, host: str, *, run_id: str | None = None,
-            user: str | None = None) -> Lock | None:
+def acquire(
+    directory: Path, action: str, host: str, *, run_id: str | None = None, user: str | None = None
+) -> Lock | None:
     """Take the lock for this process (and its process group), or None when it is held."""
     path = lock_path(directory, action, host)
     try:
@@ -174,8 +176,16 @@ def acquire(directory: Path, action: str, host: str, *, run_id: str | None = Non
         os.close(fd)
         return None
     me = os.getpid()
-    rec = {"pid": me, "start": procs.start_time(me), "pgid": os.getpgrp(), "run_id": run_id, "user": user,
-           "action": action, "host": host, "since": now_iso()}
+    rec = {
+        "pid": me,
+        "start": procs.start_time(me),
+        "pgid": os.getpgrp(),
+        "run_id": run_id,
+        "user": user,
+        "action": action,
+        "host": host,
+        "since": now_iso(),
+    }
     os.ftruncate(fd, 0)
     os.lseek(fd, 0, os.SEEK_SET)
     os.write(fd, (json.dumps(rec) + "\n").encode())

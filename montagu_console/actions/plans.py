@@ -42,18 +42,39 @@ class ActionInfo:
 def info(config: Config, action: str) -> ActionInfo:
     """The key, title, host and confirmation of ``action``."""
     if action == "base-backup":
-        return ActionInfo(action, "b", f"base backup of {config.barman.server}", config.barman.host, "yn", None,
-                          f"barman backup {config.barman.server} --wait on {config.barman.host} "
-                          "(hours on the real estate; it loads the primary)")
+        return ActionInfo(
+            action,
+            "b",
+            f"base backup of {config.barman.server}",
+            config.barman.host,
+            "yn",
+            None,
+            f"barman backup {config.barman.server} --wait on {config.barman.host} "
+            "(hours on the real estate; it loads the primary)",
+        )
     if action == "nightly-recover":
         n = config.nightly
         target = n.volume or n.path
-        return ActionInfo(action, "n", f"nightly recover into {target} (profile {n.profile})", n.host, "typed",
-                          target, f"it overwrites the nightly copy {target} on {n.host}")
+        return ActionInfo(
+            action,
+            "n",
+            f"nightly recover into {target} (profile {n.profile})",
+            n.host,
+            "typed",
+            target,
+            f"it overwrites the nightly copy {target} on {n.host}",
+        )
     if action == "restore":
         s = config.science
-        return ActionInfo(action, "r", f"science restore (profile {s.profile})", s.host, "typed", s.host,
-                          f"it stops {s.container} and overwrites science's database on {s.host}")
+        return ActionInfo(
+            action,
+            "r",
+            f"science restore (profile {s.profile})",
+            s.host,
+            "typed",
+            s.host,
+            f"it stops {s.container} and overwrites science's database on {s.host}",
+        )
     raise ConsoleError(f"unknown action {action!r} (actions: {', '.join(ACTIONS)})")
 
 
@@ -62,8 +83,10 @@ def container_exec_prefix(config: Config) -> list[str]:
     command = list(config.barman.command)
     if command and posixpath.basename(command[-1]) == "barman" and len(command) > 1:
         return command[:-1]
-    raise ConsoleError("barman.command must end with `barman` after a container exec prefix "
-                       "(e.g. [docker, exec, barman-montagu, barman]) for the nightly recover")
+    raise ConsoleError(
+        "barman.command must end with `barman` after a container exec prefix "
+        "(e.g. [docker, exec, barman-montagu, barman]) for the nightly recover"
+    )
 
 
 def plan(config: Config, action: str) -> dict:
@@ -72,20 +95,32 @@ def plan(config: Config, action: str) -> dict:
     base = {"action": action, "host": i.host, "title": i.title, "config": str(config.path)}
     if action == "base-backup":
         b = config.barman
-        return base | {"profile": None, "steps": [
-            _command("barman backup", b.host, [*b.command, "backup", b.server, "--wait"]),
-        ]}
+        return base | {
+            "profile": None,
+            "steps": [
+                _command("barman backup", b.host, [*b.command, "backup", b.server, "--wait"]),
+            ],
+        }
     if action == "nightly-recover":
         return base | {"profile": config.nightly.profile, "steps": _nightly_steps(config)}
     s = config.science
-    return base | {"profile": s.profile, "steps": [
-        {"name": f"stop {s.container}", "kind": "container_stop", "host": s.host, "container": s.container},
-        _command(" ".join(s.restore_command[:2]), s.host, list(s.restore_command)),
-        {"name": f"start {s.container}", "kind": "container_start", "host": s.host, "container": s.container},
-        {"name": "follow the redo until the database answers", "kind": "wait_ready", "host": s.host,
-         "container": s.container, "db_user": s.db_user, "db_name": s.db_name,
-         "timeout": s.ready_timeout_seconds},
-    ]}
+    return base | {
+        "profile": s.profile,
+        "steps": [
+            {"name": f"stop {s.container}", "kind": "container_stop", "host": s.host, "container": s.container},
+            _command(" ".join(s.restore_command[:2]), s.host, list(s.restore_command)),
+            {"name": f"start {s.container}", "kind": "container_start", "host": s.host, "container": s.container},
+            {
+                "name": "follow the redo until the database answers",
+                "kind": "wait_ready",
+                "host": s.host,
+                "container": s.container,
+                "db_user": s.db_user,
+                "db_name": s.db_name,
+                "timeout": s.ready_timeout_seconds,
+            },
+        ],
+    }
 
 
 def _nightly_steps(config: Config) -> list[dict]:
@@ -98,27 +133,51 @@ def _nightly_steps(config: Config) -> list[dict]:
     if n.jobs and n.jobs > 1:
         recover += ["--jobs", str(n.jobs)]
     # what every step that touches files in the nightly mount needs to check it in the container
-    files = {"kind": "nightly_files", "host": b.host, "argv": [*exec_], "mount": n.mount, "barman_home": b.home,
-             "timestamp_file": n.timestamp_file, "container": b.container, "volume": n.volume}
+    files = {
+        "kind": "nightly_files",
+        "host": b.host,
+        "argv": [*exec_],
+        "mount": n.mount,
+        "barman_home": b.home,
+        "timestamp_file": n.timestamp_file,
+        "container": b.container,
+        "volume": n.volume,
+    }
     steps = [
         {"name": "prepare the dump directory", **files, "op": "prepare"},
-        _command("barman recover latest into the dump directory", b.host,
-                 [*recover, b.server, "latest", posixpath.join(n.mount, DUMP_DIR)]),
+        _command(
+            "barman recover latest into the dump directory",
+            b.host,
+            [*recover, b.server, "latest", posixpath.join(n.mount, DUMP_DIR)],
+        ),
         # The old copy goes only now, after a good recover; without .barman-last-restore the
         # files are "not to be used" until the replay below has succeeded.
         {"name": "move the recovered files up", **files, "op": "move-up"},
         # env: NAMES only; the supervisor takes the values from the config when it runs the step
-        {"name": "replay the WAL in a temporary postgres container", "kind": "replay", "host": n.host,
-         "container": REPLAY_CONTAINER, "volume": n.volume, "image": n.replay.image,
-         "command": list(n.replay.command), "user": n.replay.user, "data_dir": n.replay.data_dir,
-         "ready_command": list(n.replay.ready_command), "timeout": n.replay.timeout_seconds,
-         "mounts": list(n.replay.mounts), "env_names": env_names(n.replay.env)},
-        {"name": f"write {n.timestamp_file}", **files, "op": "timestamp",
-         "path": posixpath.join(n.mount, n.timestamp_file)},
+        {
+            "name": "replay the WAL in a temporary postgres container",
+            "kind": "replay",
+            "host": n.host,
+            "container": REPLAY_CONTAINER,
+            "volume": n.volume,
+            "image": n.replay.image,
+            "command": list(n.replay.command),
+            "user": n.replay.user,
+            "data_dir": n.replay.data_dir,
+            "ready_command": list(n.replay.ready_command),
+            "timeout": n.replay.timeout_seconds,
+            "mounts": list(n.replay.mounts),
+            "env_names": env_names(n.replay.env),
+        },
+        {
+            "name": f"write {n.timestamp_file}",
+            **files,
+            "op": "timestamp",
+            "path": posixpath.join(n.mount, n.timestamp_file),
+        },
     ]
     if n.profile == "bb8":
-        steps.append(_command("ship to the starport (" + " ".join(n.ship_command) + ")", n.host,
-                              list(n.ship_command)))
+        steps.append(_command("ship to the starport (" + " ".join(n.ship_command) + ")", n.host, list(n.ship_command)))
     return steps
 
 
@@ -160,8 +219,9 @@ def timestamp_file_problem(name: str | None) -> str | None:
     return None
 
 
-def volume_mount_problem(volume: str | None, mount: str, container: str | None, host: str,
-                         mounts: list[dict] | None) -> str | None:
+def volume_mount_problem(
+    volume: str | None, mount: str, container: str | None, host: str, mounts: list[dict] | None
+) -> str | None:
     """Why ``volume`` is not known to be mounted at ``mount`` in barman's ``container``, or None.
 
     ``mounts`` is the container's ``Mounts`` as ``docker inspect`` gives them (``Type``, ``Name``,
@@ -172,19 +232,28 @@ def volume_mount_problem(volume: str | None, mount: str, container: str | None, 
     if not volume:
         return "nightly.volume is not set: the nightly recover refills a Docker volume mounted in barman's container"
     if not container:
-        return (f"barman.container is not set: cannot check that volume {volume} is mounted at {mount} "
-                "in barman's container")
+        return (
+            f"barman.container is not set: cannot check that volume {volume} is mounted at {mount} "
+            "in barman's container"
+        )
     if mounts is None:
         return f"barman's container {container} does not exist on {host}"
     for m in mounts:
-        if (m.get("Type") == "volume" and m.get("Name") == volume
-                and posixpath.normpath(m.get("Destination") or "/") == mount):
+        if (
+            m.get("Type") == "volume"
+            and m.get("Name") == volume
+            and posixpath.normpath(m.get("Destination") or "/") == mount
+        ):
             return None
     elsewhere = sorted(str(m.get("Destination")) for m in mounts if m.get("Name") == volume)
-    other = [f"{m.get('Type')} {m.get('Name') or m.get('Source')}" for m in mounts
-             if posixpath.normpath(m.get("Destination") or "/") == mount]
-    detail = (f"; it is mounted at {', '.join(elsewhere)}" if elsewhere else "") + \
-             (f"; {mount} is {other[0]}" if other else "")
+    other = [
+        f"{m.get('Type')} {m.get('Name') or m.get('Source')}"
+        for m in mounts
+        if posixpath.normpath(m.get("Destination") or "/") == mount
+    ]
+    detail = (f"; it is mounted at {', '.join(elsewhere)}" if elsewhere else "") + (
+        f"; {mount} is {other[0]}" if other else ""
+    )
     return f"volume {volume} is not mounted at {mount} in barman's container {container} on {host}{detail}"
 
 

@@ -6,9 +6,14 @@ import re
 from dataclasses import dataclass
 
 _RSYNC = re.compile(r"(?:^|\s)([\d,]+)\s+(\d{1,3})%\s+(\S+/s)\s+(\d+:\d{2}:\d{2})")
-_BARMAN_STAGES = ("Starting local restore", "Copying the base backup", "Copying required WAL segments",
-                  "Generating archive status files", "Identify dangerous settings",
-                  "Your PostgreSQL server has been successfully prepared for recovery")
+_BARMAN_STAGES = (
+    "Starting local restore",
+    "Copying the base backup",
+    "Copying required WAL segments",
+    "Generating archive status files",
+    "Identify dangerous settings",
+    "Your PostgreSQL server has been successfully prepared for recovery",
+)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ as a path: ``runs cancel ../../x`` or ``runs attach /abs`` name no run.
 
 from __future__ import annotations
 
-import enum
 import os
 import re
 import secrets
@@ -22,36 +21,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from .. import procs, runstate
 from ..clock import now_iso, utc_now
 from ..errors import ConsoleError
-from . import files, procs
+from ..runstate import ACTIVE, RunState
+from . import files
 
 # Kept for the drill reports and tests that import it from here; the one writer is files.write_json.
 write_json = files.write_json
 
-
-class RunState(enum.StrEnum):
-    """Every state a run can be in (run.json ``state``)."""
-
-    STARTING = "starting"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    REFUSED = "refused"
-    INTERRUPTED = "interrupted"  # said running, but its supervisor is gone
-    UNKNOWN = "unknown"  # run.json missing or unreadable
-
-    @property
-    def active(self) -> bool:
-        return self in ACTIVE
-
-    @property
-    def final(self) -> bool:
-        return self not in ACTIVE and self is not RunState.UNKNOWN
-
-
-ACTIVE = frozenset({RunState.STARTING, RunState.RUNNING})
 
 KINDS = ("runs", "drills")
 
@@ -134,26 +112,16 @@ def check_id(text: object, noun: str = "run") -> str:
     """``text`` if it is a run id or a prefix of one; BadRunId (one line) otherwise."""
     if not isinstance(text, str) or not _ID_PREFIX.match(text):
         shown = repr(text)[:80]
-        raise BadRunId(f"{shown} is not a {noun} id (ids look like 20261124T070905Z-base-backup-1a2b; "
-                       f"see `montagu-console {noun}s list`)")
+        raise BadRunId(
+            f"{shown} is not a {noun} id (ids look like 20261124T070905Z-base-backup-1a2b; "
+            f"see `montagu-console {noun}s list`)"
+        )
     return text
 
 
 def effective_state(record: dict | RunRecord) -> RunState:
-    """A run's state from its record: ``interrupted`` when it says starting or running but the
-    process answering for it (pid and start time) is gone."""
-    rec = record.model_dump() if isinstance(record, RunRecord) else record
-    try:
-        state = RunState(rec.get("state", "unknown"))
-    except ValueError:
-        return RunState.UNKNOWN
-    if state not in ACTIVE:
-        return state
-    if rec.get("pid") is not None:
-        return state if procs.alive(rec.get("pid"), rec.get("pid_start")) else RunState.INTERRUPTED
-    if state is RunState.STARTING and procs.alive(rec.get("owner_pid"), rec.get("owner_start")):
-        return state
-    return RunState.INTERRUPTED
+    """A run's state from its record (see :func:`montagu_console.runstate.effective_state`)."""
+    return runstate.effective_state(record.model_dump() if isinstance(record, RunRecord) else record)
 
 
 def pid_alive(pid: Any, start: Any = None) -> bool:
@@ -285,9 +253,15 @@ class RunStore:
         files.write_json(path / "plan.json", plan)
         run = Run(path)
         me = os.getpid()
-        run.update(id=run_id, action=action, state=RunState.STARTING.value, created_at=now_iso(),
-                   owner_pid=me, owner_start=procs.start_time(me),
-                   steps=[{"name": s["name"], "state": "pending"} for s in plan["steps"]])
+        run.update(
+            id=run_id,
+            action=action,
+            state=RunState.STARTING.value,
+            created_at=now_iso(),
+            owner_pid=me,
+            owner_start=procs.start_time(me),
+            steps=[{"name": s["name"], "state": "pending"} for s in plan["steps"]],
+        )
         files.create_empty(run.log_path)
         return run
 

@@ -109,8 +109,15 @@ class ActionService:
         run = self.runs.create(action, plan)
         operator = audit.who()
         run.update(operator=operator, confirmation=confirmation)
-        self.audit("started", action=action, host=info.host, run_id=run.id, profile=plan.get("profile"),
-                   confirmation=confirmation, steps=[s["name"] for s in plan["steps"]])
+        self.audit(
+            "started",
+            action=action,
+            host=info.host,
+            run_id=run.id,
+            profile=plan.get("profile"),
+            confirmation=confirmation,
+            steps=[s["name"] for s in plan["steps"]],
+        )
         run = spawn_supervisor(run)
         rec = run.record()
         if rec.get("state") == RunState.REFUSED:
@@ -174,8 +181,9 @@ class ActionService:
             with contextlib.suppress(ConsoleError):
                 self.audit("refused", action="drill", host=host, run_id=run.id, reason=reason)
             raise ActionRefused(f"drill refused: {reason} (report: {run.path / 'report.md'})")
-        self.audit("started", action="drill", host=host, run_id=run.id, profile=plan.get("profile"),
-                   confirmation=confirmation)
+        self.audit(
+            "started", action="drill", host=host, run_id=run.id, profile=plan.get("profile"), confirmation=confirmation
+        )
         run = spawn_supervisor(run)
         rec = run.record()
         if rec.get("state") == RunState.REFUSED:
@@ -223,14 +231,20 @@ def spawn_supervisor(run: Run, *, resume: bool = False) -> Run:
     if resume:
         argv.append("--resume")
     me = os.getpid()
-    from .procs import start_time
+    from ..procs import start_time
 
-    run.update(state=RunState.STARTING, owner_pid=me, owner_start=start_time(me), pid=None, pid_start=None,
-               pgid=None)
+    run.update(state=RunState.STARTING, owner_pid=me, owner_start=start_time(me), pid=None, pid_start=None, pgid=None)
     with files.open_append(run.path / "supervisor.out") as out:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, close_fds=True, cwd="/",
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+            cwd="/",
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     deadline = time.monotonic() + START_WAIT_SECONDS
     while run.record().get("state") == RunState.STARTING:
         rc = proc.poll()
@@ -256,21 +270,29 @@ async def _check_backup(service: ActionService, pool: HostPool) -> list[str]:
     exec_ = plans.container_exec_prefix(cfg) if cfg.barman.container else []
     listing, df = await asyncio.gather(
         run_barman(ctx, "-f", "json", "list-backup", cfg.barman.server),
-        pool.transport(cfg.barman.host).run([*exec_, "df", "-Pk", cfg.barman.home], timeout=cfg.command_timeout))
+        pool.transport(cfg.barman.host).run([*exec_, "df", "-Pk", cfg.barman.home], timeout=cfg.command_timeout),
+    )
     backups = bj.parse_list_backups(listing.stdout, cfg.barman.server)
     running = [b.backup_id for b in backups if b.status == "STARTED"]
     if running:
-        service._refuse("base-backup", f"barman is already taking backup {running[0]} "
-                                       "(started by cron or another operator)")
+        service._refuse(
+            "base-backup", f"barman is already taking backup {running[0]} (started by cron or another operator)"
+        )
     last = next((b for b in backups if b.status == "DONE"), None)
     need = int(SPACE_FACTOR * (last.size_bytes or 0)) if last else 0
     free = df_free_bytes(df.stdout)
     if free is None:
-        service._refuse("base-backup", f"cannot read free space at {cfg.barman.home} on {cfg.barman.host}: "
-                                       f"{(df.stderr or df.stdout).strip()[:120]}")
+        service._refuse(
+            "base-backup",
+            f"cannot read free space at {cfg.barman.home} on {cfg.barman.host}: "
+            f"{(df.stderr or df.stdout).strip()[:120]}",
+        )
     if free < need:
-        service._refuse("base-backup", f"only {size(free)} free at {cfg.barman.home}; a backup needs "
-                                       f"{SPACE_FACTOR} x the last backup = {size(need)}")
+        service._refuse(
+            "base-backup",
+            f"only {size(free)} free at {cfg.barman.home}; a backup needs "
+            f"{SPACE_FACTOR} x the last backup = {size(need)}",
+        )
     return ["no backup running", f"{size(free)} free at {cfg.barman.home} (need {size(need)})"]
 
 
@@ -287,8 +309,9 @@ async def _busy_containers(service: ActionService, pool: HostPool, action: str, 
     for name in names:
         state = await docker.container_state(name)
         if state and state.running:
-            service._refuse(action, f"container {name} is running on {host}: bb8, cron or another operator "
-                                    "is already doing this")
+            service._refuse(
+                action, f"container {name} is running on {host}: bb8, cron or another operator is already doing this"
+            )
     return [f"no {', '.join(names)} container running on {host}"]
 
 
@@ -335,7 +358,7 @@ def follow(run: Run, *, poll: float = 0.1, out=sys.stdout, exit_grace: float = 1
         state = effective_state(rec)
         if state not in ACTIVE and state != RunState.UNKNOWN:
             final_since = final_since or time.monotonic()
-            from .procs import alive
+            from ..procs import alive
 
             if not alive(rec.get("pid"), rec.get("pid_start")) or time.monotonic() - final_since > exit_grace:
                 pump(final=True)

@@ -51,8 +51,21 @@ def host_argv(host: HostConfig, argv: list[str]) -> list[str]:
     if host.transport == "local":
         return list(argv)
     timeout = max(1, math.ceil(host.connect_timeout or 5))
-    ssh = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", f"ConnectTimeout={timeout}",
-           "-o", "ForwardAgent=no", "-o", "ForwardX11=no", "-o", "ClearAllForwardings=yes"]
+    ssh = [
+        "ssh",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        f"ConnectTimeout={timeout}",
+        "-o",
+        "ForwardAgent=no",
+        "-o",
+        "ForwardX11=no",
+        "-o",
+        "ClearAllForwardings=yes",
+    ]
     if host.port is not None:
         ssh += ["-p", str(host.port)]
     if host.known_hosts:
@@ -108,8 +121,9 @@ class RunLog:
     def __enter__(self) -> RunLog:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def close(self) -> None:
@@ -139,7 +153,7 @@ class RunLog:
         lines: list[bytes] = []
         start = 0
         for m in _LINE_END.finditer(buffer):
-            segment = buffer[start:m.start()]
+            segment = buffer[start : m.start()]
             start = m.end()
             if m.group() == b"\r":  # a progress redraw: superseded by what follows
                 if segment.strip():
@@ -156,8 +170,8 @@ class RunLog:
             self._redraw = None
         self._pending = buffer[start:]
         while len(self._pending) > self.MAX_LINE_BYTES:
-            lines.append(self._pending[:self.MAX_LINE_BYTES])
-            self._pending = self._pending[self.MAX_LINE_BYTES:]
+            lines.append(self._pending[: self.MAX_LINE_BYTES])
+            self._pending = self._pending[self.MAX_LINE_BYTES :]
         self._emit(lines)
 
     def end_output(self) -> None:
@@ -182,16 +196,18 @@ class RunLog:
         if out and self.fd >= 0:
             data = "".join(out).encode()
             while data:
-                data = data[os.write(self.fd, data):]
+                data = data[os.write(self.fd, data) :]
 
 
 # -- steps -------------------------------------------------------------------------------------
 
+
 class StepRunner:
     """Runs the steps of one plan, writing to the run log and reporting progress."""
 
-    def __init__(self, config: Config, log: RunLog, on_progress: Callable[[Progress], None],
-                 cancelled: Callable[[], bool]):
+    def __init__(
+        self, config: Config, log: RunLog, on_progress: Callable[[Progress], None], cancelled: Callable[[], bool]
+    ):
         self.config = config
         self.log = log
         self.on_progress = on_progress
@@ -216,8 +232,9 @@ class StepRunner:
         Refused unless the mount passes :func:`plans.mount_problem` here too and the volume is
         really mounted there in barman's container; the script checks again in the container.
         """
-        problem = (plans.mount_problem(step.get("mount"), step.get("barman_home"))
-                   or plans.timestamp_file_problem(step.get("timestamp_file")))
+        problem = plans.mount_problem(step.get("mount"), step.get("barman_home")) or plans.timestamp_file_problem(
+            step.get("timestamp_file")
+        )
         if problem:
             raise StepFailed(f"refused: {problem}")
         self._check_volume_mounted(step)
@@ -228,8 +245,11 @@ class StepRunner:
             stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f") + "000+00:00"  # date --rfc-3339=ns
             args.append(stamp)
         prefix = list(step["argv"])
-        self._exec(step["host"], [*prefix, "sh", "-c", plans.NIGHTLY_SCRIPT, "sh", *args],
-                   shown=[*prefix, "sh", "-c", "<nightly script>", "sh", *args])
+        self._exec(
+            step["host"],
+            [*prefix, "sh", "-c", plans.NIGHTLY_SCRIPT, "sh", *args],
+            shown=[*prefix, "sh", "-c", "<nightly script>", "sh", *args],
+        )
         if stamp:
             self.write(f"wrote {step['path']}: {stamp}\n")
 
@@ -238,15 +258,15 @@ class StepRunner:
 
         mounts: list[dict] | None
         try:
-            attrs = self._docker(step["host"]).api.inspect_container(step["container"]) if step.get("container") \
-                else {}
+            attrs = self._docker(step["host"]).api.inspect_container(step["container"]) if step.get("container") else {}
             mounts = list(attrs.get("Mounts") or [])
         except docker.errors.NotFound:
             mounts = None
         except docker.errors.DockerException as e:
             raise StepFailed(f"{step['host']}: docker inspect {step.get('container')}: {one_line(str(e))}") from None
-        problem = plans.volume_mount_problem(step.get("volume"), step["mount"], step.get("container"), step["host"],
-                                             mounts)
+        problem = plans.volume_mount_problem(
+            step.get("volume"), step["mount"], step.get("container"), step["host"], mounts
+        )
         if problem:
             raise StepFailed(f"refused: {problem}")
 
@@ -261,8 +281,9 @@ class StepRunner:
         try:  # plan.json keeps the names; the values stay in the config
             environment = plans.env_values(self.config.nightly.replay.env, names)
         except KeyError as e:
-            raise StepFailed(f"nightly.replay.env no longer sets {e.args[0]} (it did when the run was planned)") \
-                from None
+            raise StepFailed(
+                f"nightly.replay.env no longer sets {e.args[0]} (it did when the run was planned)"
+            ) from None
         try:
             old = client.containers.get(name)
             if old.status == "running":
@@ -272,9 +293,15 @@ class StepRunner:
             pass
         try:
             container = client.containers.run(
-                step["image"], step["command"] or None, name=name, detach=True, user=step.get("user") or "",
-                network_mode="host", environment=environment,
-                volumes=[f"{step['volume']}:{step['data_dir']}:rw", *(step.get("mounts") or [])])
+                step["image"],
+                step["command"] or None,
+                name=name,
+                detach=True,
+                user=step.get("user") or "",
+                network_mode="host",
+                environment=environment,
+                volumes=[f"{step['volume']}:{step['data_dir']}:rw", *(step.get("mounts") or [])],
+            )
         except docker.errors.DockerException as e:
             raise StepFailed(f"cannot start {name} from {step['image']}: {one_line(str(e))}") from None
         try:
@@ -475,13 +502,14 @@ class ContainerLog:
             out.append(clean(rest, limit=MAX_LINE_CHARS).replace("\n", " "))
         if self._first and self.from_marker:
             starts = [i for i, line in enumerate(out) if self.from_marker in line]
-            out = out[starts[-1]:] if starts else out
+            out = out[starts[-1] :] if starts else out
         self._first = False
         self.recent.extend(out)
         return out
 
 
 # -- the nightly recover's preflight -----------------------------------------------------------
+
 
 async def nightly_mount_problem(config: Config, pool: Any) -> str | None:
     """Why the nightly recover must not start, as far as its mount is concerned, or None.
@@ -496,17 +524,28 @@ async def nightly_mount_problem(config: Config, pool: Any) -> str | None:
         return problem or plans.volume_mount_problem(n.volume, n.mount, b.container, b.host, [])
     host = config.hosts.get(b.host)
     if host is None or not host.docker:
-        return (f"cannot check that volume {n.volume} is mounted at {n.mount} in barman's container {b.container}: "
-                f"no docker endpoint for {b.host} (hosts.{b.host}.docker)")
+        return (
+            f"cannot check that volume {n.volume} is mounted at {n.mount} in barman's container {b.container}: "
+            f"no docker endpoint for {b.host} (hosts.{b.host}.docker)"
+        )
     docker = pool.docker(b.host)
     try:
         state = await docker.container_state(b.container)
         found = await docker.containers_with_volume(n.volume) if state is not None else []
     except Exception as e:  # cannot be checked: refuse rather than guess
-        return (f"cannot check that volume {n.volume} is mounted at {n.mount} in barman's container {b.container} "
-                f"on {b.host}: {one_line(str(e), limit=300)}")
-    mounts = None if state is None else [{"Type": "volume", "Name": n.volume, "Destination": m.destination}
-                                         for m in found if m.container == b.container]
+        return (
+            f"cannot check that volume {n.volume} is mounted at {n.mount} in barman's container {b.container} "
+            f"on {b.host}: {one_line(str(e), limit=300)}"
+        )
+    mounts = (
+        None
+        if state is None
+        else [
+            {"Type": "volume", "Name": n.volume, "Destination": m.destination}
+            for m in found
+            if m.container == b.container
+        ]
+    )
     problem = plans.volume_mount_problem(n.volume, n.mount, b.container, b.host, mounts)
     if problem:
         return problem

@@ -19,11 +19,11 @@ from pathlib import Path
 from ..clock import now_iso, seconds_between
 from ..config import load_config
 from ..errors import ConfigError
+from ..procs import start_time
 from ..redact import redact
 from ..text import one_line
 from . import audit, locks
 from .drill import DrillRunner, write_reports
-from .procs import start_time
 from .progress import Progress, tail
 from .runs import Run, RunState
 from .service import lock_action
@@ -47,13 +47,19 @@ def supervise(run_dir: Path, *, resume: bool = False) -> int:
         audit.append(config.state_dir, event, operator=operator, action=action, host=host, run_id=run.id, **fields)
 
     # A drill restores science: it shares the restore's lock, so the two can never overlap.
-    lock = locks.acquire(locks.lock_dir(config), lock_action(action), host, run_id=run.id,
-                         user=operator.get("login_user") or operator.get("user"))
+    lock = locks.acquire(
+        locks.lock_dir(config),
+        lock_action(action),
+        host,
+        run_id=run.id,
+        user=operator.get("login_user") or operator.get("user"),
+    )
     if lock is None:
         held = locks.holder(locks.lock_dir(config), lock_action(action), host)
         why = held.describe() if held else "lock held"
-        run.update(state=RunState.REFUSED, finished_at=now_iso(),
-                   error=f"{action} on {host} is already running ({why})")
+        run.update(
+            state=RunState.REFUSED, finished_at=now_iso(), error=f"{action} on {host} is already running ({why})"
+        )
         log_event("refused", reason=f"lock held: {why}")
         if drill:
             write_reports(run, "refused")
@@ -72,13 +78,21 @@ def supervise(run_dir: Path, *, resume: bool = False) -> int:
         gap = {"stopped_at": stopped, "resumed_at": now, "seconds": seconds_between(stopped, now)}
         run.update(gaps=(record.get("gaps") or []) + [gap])
     me = os.getpid()
-    run.update(state=RunState.RUNNING, pid=me, pid_start=start_time(me), pgid=os.getpgrp(),
-               started_at=record.get("started_at") or now, error=None, finished_at=None)
+    run.update(
+        state=RunState.RUNNING,
+        pid=me,
+        pid_start=start_time(me),
+        pgid=os.getpgrp(),
+        started_at=record.get("started_at") or now,
+        error=None,
+        finished_at=None,
+    )
     if drill and not record.get("drill_started_at"):
         run.update(drill_started_at=now)
     steps = plan["steps"]
     outcome, error, failed_step = RunState.SUCCEEDED, None, None
     with RunLog.open(run.log_path) as log:
+
         def progress(p: Progress) -> None:
             run.update(progress={"percent": p.percent, "eta_seconds": p.eta_seconds, "label": p.label})
 
@@ -86,8 +100,9 @@ def supervise(run_dir: Path, *, resume: bool = False) -> int:
         runner = DrillRunner(run, *args) if drill else StepRunner(*args)
         for index, step in enumerate(steps):
             if resume and run.record()["steps"][index].get("state") == "done":
-                runner.write(f"==> [{index + 1}/{len(steps)}] {step['name']}: done before the interruption, "
-                             "not repeated\n")
+                runner.write(
+                    f"==> [{index + 1}/{len(steps)}] {step['name']}: done before the interruption, not repeated\n"
+                )
                 continue
             record = run.record()
             record["steps"][index] |= {"state": "running", "started_at": now_iso(), "finished_at": None}
@@ -108,8 +123,11 @@ def supervise(run_dir: Path, *, resume: bool = False) -> int:
                 state, outcome, failed_step = "failed", RunState.FAILED, step["name"]
                 error = redact(f"{type(e).__name__}: {e}")
             record = run.record()
-            record["steps"][index] |= {"state": state, "finished_at": now_iso(),
-                                       "output_tail": _tail(run.log_path, offset)}
+            record["steps"][index] |= {
+                "state": state,
+                "finished_at": now_iso(),
+                "output_tail": _tail(run.log_path, offset),
+            }
             run.update(steps=record["steps"], last_activity=now_iso())
             log_event("step finished", step=step["name"], outcome=state)
             if state != "done":
@@ -128,8 +146,10 @@ def supervise(run_dir: Path, *, resume: bool = False) -> int:
         try:
             report = write_reports(run, {"succeeded": "passed", "cancelled": "interrupted"}.get(outcome, "failed"))
             with RunLog.open(run.log_path) as log:
-                log.write(f"==> drill {report['outcome'].upper()}: RTO {report['rto_seconds']} s, "
-                          f"RPO {report['rpo_seconds']} s; report: {run.path / 'report.md'}\n")
+                log.write(
+                    f"==> drill {report['outcome'].upper()}: RTO {report['rto_seconds']} s, "
+                    f"RPO {report['rpo_seconds']} s; report: {run.path / 'report.md'}\n"
+                )
         except Exception as e:  # the run's outcome stands; the log says what went wrong
             _warn(run, f"warning: the drill report was not written: {redact(f'{type(e).__name__}: {e}')}")
     _notify(config.notify, run)
@@ -169,8 +189,15 @@ def _scrub(text: str, url: str) -> str:
     """An error message with every piece of the URL that may be secret removed."""
     try:
         parts = urllib.parse.urlsplit(url)
-        pieces = [url, parts.netloc, parts.path, parts.query, parts.fragment,
-                  urllib.parse.unquote(parts.path), urllib.parse.unquote(parts.query)]
+        pieces = [
+            url,
+            parts.netloc,
+            parts.path,
+            parts.query,
+            parts.fragment,
+            urllib.parse.unquote(parts.path),
+            urllib.parse.unquote(parts.query),
+        ]
     except ValueError:
         pieces = [url]
     for piece in sorted((p for p in pieces if p and p != "/"), key=len, reverse=True):
@@ -185,8 +212,21 @@ def _notify(url: str | None, run: Run) -> None:
         return
     try:
         rec = run.record()
-        body = json.dumps({k: rec.get(k) for k in ("id", "action", "state", "error", "failed_step", "started_at",
-                                                   "finished_at", "duration_seconds")}).encode()
+        body = json.dumps(
+            {
+                k: rec.get(k)
+                for k in (
+                    "id",
+                    "action",
+                    "state",
+                    "error",
+                    "failed_step",
+                    "started_at",
+                    "finished_at",
+                    "duration_seconds",
+                )
+            }
+        ).encode()
         req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
         urllib.request.urlopen(req, timeout=10).close()
     except Exception as e:

@@ -7,12 +7,24 @@ import shutil
 import socket
 import sys
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
-from . import (barman_setup, console_config, docker_daemon, images, nightly, postgres, science, sshd,
-               standin_setup, starport, users, writer)
+from . import (
+    barman_setup,
+    console_config,
+    docker_daemon,
+    images,
+    nightly,
+    postgres,
+    science,
+    sshd,
+    standin_setup,
+    starport,
+    users,
+    writer,
+)
 from .handle import Lab
 from .layout import DEFAULT_LAB_DIR, LAB_VERSION, MARKER, MAX_SOCKET_PATH, RECOVER_VOLUME, LabPorts, Layout
 from .proc import PACKAGES, LabError, program, run
@@ -160,8 +172,11 @@ def _reusable(lab: Lab) -> bool:
     """True if a lab of this version, with the same ports and python environment, runs healthy in
     ``lab.lab_dir``."""
     recorded = Layout.load_inputs(lab.lab_dir)
-    same = recorded and (recorded["ports"], recorded["venv"]) == (lab.ports, lab.venv) \
+    same = (
+        recorded
+        and (recorded["ports"], recorded["venv"]) == (lab.ports, lab.venv)
         and Layout.load_version(lab.lab_dir) == LAB_VERSION
+    )
     if not same or not lab.config_path.exists() or lab.cron_paused.exists():
         return False
     if not all(c["running"] for c in lab_status(lab.lab_dir) if c["name"] != "writer"):
@@ -180,12 +195,16 @@ def _preflight(lab: Lab) -> None:
     if lab.lab_dir.exists():
         entries = {p.name for p in lab.lab_dir.iterdir()}
         if entries - {"cache"} and MARKER not in entries:
-            raise LabError(f"refusing to wipe {lab.lab_dir}: it is not empty and has no {MARKER} file "
-                           "(choose an empty or new lab dir)")
+            raise LabError(
+                f"refusing to wipe {lab.lab_dir}: it is not empty and has no {MARKER} file "
+                "(choose an empty or new lab dir)"
+            )
     for parent in lab.lab_dir.parents:
         if parent.exists() and not parent.stat().st_mode & 0o001:
-            raise LabError(f"labpg cannot reach {lab.lab_dir}: {parent} is not searchable by others "
-                           f"(chmod o+x {parent}, or choose another lab dir)")
+            raise LabError(
+                f"labpg cannot reach {lab.lab_dir}: {parent} is not searchable by others "
+                f"(chmod o+x {parent}, or choose another lab dir)"
+            )
 
 
 def _check_ports_free(lab: Lab) -> None:
@@ -196,9 +215,13 @@ def _check_ports_free(lab: Lab) -> None:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
-                holder = run("find port user", [program("ss"), "-Htlnp", f"sport = :{port}"], check=False).stdout.strip()
-                raise LabError(f"port {port} ({role}) is already in use: {holder or 'by another program'}; "
-                               "stop it or pass other ports") from None
+                holder = run(
+                    "find port user", [program("ss"), "-Htlnp", f"sport = :{port}"], check=False
+                ).stdout.strip()
+                raise LabError(
+                    f"port {port} ({role}) is already in use: {holder or 'by another program'}; "
+                    "stop it or pass other ports"
+                ) from None
 
 
 def _wipe(lab: Lab) -> None:

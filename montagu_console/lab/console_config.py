@@ -10,8 +10,20 @@ from pathlib import Path
 
 from . import pg_container
 from .images import host_mounts
-from .layout import (BARMAN_CONTAINER, BARMAN_SERVER, DB_NAME, DB_SUPERUSER, NIGHTLY_VOLUME, POSTGRES_IMAGE,
-                     RECOVER_VOLUME, SCIENCE_CONTAINER, SCIENCE_VOLUME, STARPORT_TARGET, TIMESTAMP_FILE, Layout)
+from .layout import (
+    BARMAN_CONTAINER,
+    BARMAN_SERVER,
+    DB_NAME,
+    DB_SUPERUSER,
+    NIGHTLY_VOLUME,
+    POSTGRES_IMAGE,
+    RECOVER_VOLUME,
+    SCIENCE_CONTAINER,
+    SCIENCE_VOLUME,
+    STARPORT_TARGET,
+    TIMESTAMP_FILE,
+    Layout,
+)
 from .standin_setup import PRIVATEER_SERVER
 
 REPLAY_TIMEOUT = 600
@@ -91,27 +103,52 @@ def _yaml(value) -> str:
 def render(lab: Layout, profile: str = "bb8") -> str:
     """The config text for ``profile`` (``bb8`` or ``privateer``)."""
     port = lab.replay_port
-    ready = (f"psql -h /tmp -p {port} -U {DB_SUPERUSER} -d {DB_NAME} -Atc 'select pg_is_in_recovery()' "
-             "| grep -qx f")
+    ready = f"psql -h /tmp -p {port} -U {DB_SUPERUSER} -d {DB_NAME} -Atc 'select pg_is_in_recovery()' | grep -qx f"
     mounts = host_mounts()
     if profile == "bb8":
         volume, mount = NIGHTLY_VOLUME, "/nightly"
         restore = [str(lab.bb8_science), "restore"]
     else:
         volume, mount = RECOVER_VOLUME, "/recover"
-        restore = [str(lab.privateer_science), "restore", RECOVER_VOLUME, f"--server={PRIVATEER_SERVER}",
-                   "--to-volume", SCIENCE_VOLUME]
+        restore = [
+            str(lab.privateer_science),
+            "restore",
+            RECOVER_VOLUME,
+            f"--server={PRIVATEER_SERVER}",
+            "--to-volume",
+            SCIENCE_VOLUME,
+        ]
     return TEMPLATE.format(
-        profile=profile, state_dir=lab.state_dir, docker_host=lab.docker_host, ssh_port=lab.ssh_port,
-        sci_user=lab.sci_user, client_key=lab.client_key, known_hosts=lab.known_hosts, server=BARMAN_SERVER,
-        barman_container=BARMAN_CONTAINER, barman_home=lab.barman_home, nightly_volume=volume,
-        timestamp_file=TIMESTAMP_FILE, nightly_mount=mount, postgres_image=POSTGRES_IMAGE,
-        replay_command=_yaml(pg_container.postgres_command(port)), ready_command=_yaml(["sh", "-c", ready]),
-        replay_timeout=REPLAY_TIMEOUT, replay_mounts=_yaml([mounts[i + 1] for i in range(0, len(mounts), 2)]),
-        replay_env=_yaml(pg_container.environment(port)), ship_command=_yaml([str(lab.bb8_annex), "backup"]),
-        target=STARPORT_TARGET, science_container=SCIENCE_CONTAINER, science_volume=SCIENCE_VOLUME,
-        db_user=DB_SUPERUSER, db_name=DB_NAME, restore_command=_yaml(restore), ready_timeout=READY_TIMEOUT,
-        verify=_yaml(VERIFY), rpo_sql=_yaml(RPO_SQL))
+        profile=profile,
+        state_dir=lab.state_dir,
+        docker_host=lab.docker_host,
+        ssh_port=lab.ssh_port,
+        sci_user=lab.sci_user,
+        client_key=lab.client_key,
+        known_hosts=lab.known_hosts,
+        server=BARMAN_SERVER,
+        barman_container=BARMAN_CONTAINER,
+        barman_home=lab.barman_home,
+        nightly_volume=volume,
+        timestamp_file=TIMESTAMP_FILE,
+        nightly_mount=mount,
+        postgres_image=POSTGRES_IMAGE,
+        replay_command=_yaml(pg_container.postgres_command(port)),
+        ready_command=_yaml(["sh", "-c", ready]),
+        replay_timeout=REPLAY_TIMEOUT,
+        replay_mounts=_yaml([mounts[i + 1] for i in range(0, len(mounts), 2)]),
+        replay_env=_yaml(pg_container.environment(port)),
+        ship_command=_yaml([str(lab.bb8_annex), "backup"]),
+        target=STARPORT_TARGET,
+        science_container=SCIENCE_CONTAINER,
+        science_volume=SCIENCE_VOLUME,
+        db_user=DB_SUPERUSER,
+        db_name=DB_NAME,
+        restore_command=_yaml(restore),
+        ready_timeout=READY_TIMEOUT,
+        verify=_yaml(VERIFY),
+        rpo_sql=_yaml(RPO_SQL),
+    )
 
 
 def write(lab: Layout) -> Path:

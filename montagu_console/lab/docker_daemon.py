@@ -12,8 +12,9 @@ from .proc import LabError, pid_running, pids_with, program, read_pid, run, spaw
 DAEMON_CONFIG = "{}\n"  # keeps /etc/docker/daemon.json of the machine out of the lab
 
 
-def docker(lab: Layout, step: str, *args: str, timeout: float = 60, check: bool = True,
-           input: str | bytes | None = None) -> subprocess.CompletedProcess:
+def docker(
+    lab: Layout, step: str, *args: str, timeout: float = 60, check: bool = True, input: str | bytes | None = None
+) -> subprocess.CompletedProcess:
     """Run ``docker -H unix://LAB/docker.sock ARGS``."""
     return run(step, [program("docker"), "-H", lab.docker_host, *args], timeout=timeout, check=check, input=input)
 
@@ -30,16 +31,28 @@ def spawn_daemon(lab: Layout) -> None:
         path.mkdir(parents=True, exist_ok=True)
     config = lab.docker_dir / "daemon.json"
     config.write_text(DAEMON_CONFIG)
-    spawn("start dockerd", [
-        program("dockerd"),
-        "--host", lab.docker_host,
-        "--data-root", str(lab.docker_root),
-        "--exec-root", str(lab.docker_exec_root),
-        "--pidfile", str(lab.docker_pidfile),
-        "--config-file", str(config),
-        "--bridge=none", "--iptables=false", "--ip-masq=false",
-        "--group", DOCKER_GROUP,
-    ], lab.docker_log)
+    spawn(
+        "start dockerd",
+        [
+            program("dockerd"),
+            "--host",
+            lab.docker_host,
+            "--data-root",
+            str(lab.docker_root),
+            "--exec-root",
+            str(lab.docker_exec_root),
+            "--pidfile",
+            str(lab.docker_pidfile),
+            "--config-file",
+            str(config),
+            "--bridge=none",
+            "--iptables=false",
+            "--ip-masq=false",
+            "--group",
+            DOCKER_GROUP,
+        ],
+        lab.docker_log,
+    )
 
 
 def engine_version(lab: Layout) -> str:
@@ -50,14 +63,22 @@ def engine_version(lab: Layout) -> str:
 
 def wait_daemon(lab: Layout, timeout: float = 30) -> str:
     """Wait until dockerd answers on the lab socket; return its version."""
+
     def gone() -> str | None:
         pid = read_pid(lab.docker_pidfile)
         if pid and not pid_running(pid, str(lab.docker_socket)):
             return "dockerd exited"
         return None
+
     try:
-        return str(wait_for("wait for dockerd", lambda: lab.docker_socket.exists() and engine_version(lab),
-                            timeout=timeout, gone=gone))
+        return str(
+            wait_for(
+                "wait for dockerd",
+                lambda: lab.docker_socket.exists() and engine_version(lab),
+                timeout=timeout,
+                gone=gone,
+            )
+        )
     except LabError as exc:
         raise LabError(f"{exc} ({lab.docker_log} ends: {_log_tail(lab)})") from None
 
@@ -101,8 +122,7 @@ def remove_all_containers(lab: Layout) -> None:
 
 def container_state(lab: Layout, *names: str) -> dict[str, dict]:
     """``docker inspect`` State of each existing container among ``names``."""
-    result = docker(lab, "inspect containers", "inspect", "--type", "container", *names,
-                    timeout=10, check=False)
+    result = docker(lab, "inspect containers", "inspect", "--type", "container", *names, timeout=10, check=False)
     try:
         return {c["Name"].lstrip("/"): c["State"] for c in json.loads(result.stdout or "[]")}
     except ValueError:

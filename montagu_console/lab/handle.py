@@ -63,8 +63,21 @@ class Lab(Layout):
         if port in (None, self.pg_port):
             return postgres.psql(self, sql)
         if port == self.science_port:
-            return docker(self, "psql on montagu-db", "exec", "-i", SCIENCE_CONTAINER, "psql", "-d", DB_NAME,
-                          "-XAtq", "-v", "ON_ERROR_STOP=1", input=sql, timeout=30).stdout.strip()
+            return docker(
+                self,
+                "psql on montagu-db",
+                "exec",
+                "-i",
+                SCIENCE_CONTAINER,
+                "psql",
+                "-d",
+                DB_NAME,
+                "-XAtq",
+                "-v",
+                "ON_ERROR_STOP=1",
+                input=sql,
+                timeout=30,
+            ).stdout.strip()
         raise LabError(f"psql: no database of the lab listens on port {port}")
 
     def ssh(self, command: str, timeout: float = 30) -> subprocess.CompletedProcess:
@@ -129,8 +142,7 @@ class Lab(Layout):
         docker(self, "start montagu-db", "start", SCIENCE_CONTAINER)
         pg_container.wait_open(self, SCIENCE_CONTAINER)
 
-    def write_starport_metadata(self, target: str, last_backup: datetime | None,
-                                raw: str | None = None) -> Path:
+    def write_starport_metadata(self, target: str, last_backup: datetime | None, raw: str | None = None) -> Path:
         """Write a target's ``meta/metadata.json`` in bb8's format (``raw``: these exact contents,
         e.g. corrupt JSON); with neither, delete it (bb8's "Never backed up")."""
         return starport.write_metadata(self, target, last_backup, raw)

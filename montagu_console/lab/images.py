@@ -26,17 +26,32 @@ while :; do
 done
 """
 
-DIRS = {"bin": 0o755, "etc": 0o755, "tmp": 0o1777, "var": 0o755, "var/tmp": 0o1777, "root": 0o700,
-        "usr": 0o755, "lib": 0o755, "lib64": 0o755, "proc": 0o755, "sys": 0o755, "dev": 0o755,
-        "pgdata": 0o700, "nightly": 0o755, "recover": 0o755}
+DIRS = {
+    "bin": 0o755,
+    "etc": 0o755,
+    "tmp": 0o1777,
+    "var": 0o755,
+    "var/tmp": 0o1777,
+    "root": 0o700,
+    "usr": 0o755,
+    "lib": 0o755,
+    "lib64": 0o755,
+    "proc": 0o755,
+    "sys": 0o755,
+    "dev": 0o755,
+    "pgdata": 0o700,
+    "nightly": 0o755,
+    "recover": 0o755,
+}
 
 
 def rootfs_tar() -> bytes:
     """A tar of a minimal rootfs: busybox and its applet links, plus /bin/lab-cron."""
     busybox = program("busybox")
     try:
-        applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True,
-                                 timeout=10).stdout.split()
+        applets = subprocess.run(
+            [busybox, "--list"], capture_output=True, text=True, check=True, timeout=10
+        ).stdout.split()
     except subprocess.SubprocessError as exc:
         raise LabError(f"build images: `{busybox} --list` failed: {exc}") from None
     buf = io.BytesIO()
@@ -66,10 +81,28 @@ def build_images(lab: Layout) -> None:
     """(Re)build montagu-lab/barman:host (runs the cron loop) and montagu-lab/postgres:host."""
     rootfs = rootfs_tar()
     common = ["--change", "ENV LANG=C.UTF-8"]
-    docker(lab, "import barman image", "import", *common, "--change", 'CMD ["/bin/lab-cron"]',
-           "-", BARMAN_IMAGE, input=rootfs)
-    docker(lab, "import postgres image", "import", *common, "--change", 'CMD ["/bin/sh"]',
-           "-", POSTGRES_IMAGE, input=rootfs)
+    docker(
+        lab,
+        "import barman image",
+        "import",
+        *common,
+        "--change",
+        'CMD ["/bin/lab-cron"]',
+        "-",
+        BARMAN_IMAGE,
+        input=rootfs,
+    )
+    docker(
+        lab,
+        "import postgres image",
+        "import",
+        *common,
+        "--change",
+        'CMD ["/bin/sh"]',
+        "-",
+        POSTGRES_IMAGE,
+        input=rootfs,
+    )
 
 
 def host_mounts() -> list[str]:

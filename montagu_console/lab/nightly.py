@@ -7,14 +7,21 @@ barman_recover (/recover). The lab makes both, the way annex-dump-montagu-db doe
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import pg_container
 from .barman_setup import barman
 from .docker_daemon import docker, volume_path
-from .layout import (BARMAN_CONTAINER, BARMAN_SERVER, NIGHTLY_VOLUME, RECOVER_VOLUME, REPLAY_CONTAINER,
-                     TIMESTAMP_FILE, Layout)
+from .layout import (
+    BARMAN_CONTAINER,
+    BARMAN_SERVER,
+    NIGHTLY_VOLUME,
+    RECOVER_VOLUME,
+    REPLAY_CONTAINER,
+    TIMESTAMP_FILE,
+    Layout,
+)
 
 # newer barman deletes the directory it recovers into, which fails for a mount point: so recover
 # into /nightly/dump and move everything (dotfiles too) up one level, like annex-dump-montagu-db
@@ -53,7 +60,7 @@ def replay_wal(lab: Layout, volume: str = NIGHTLY_VOLUME, log: Path | None = Non
 def rfc3339_ns(moment: datetime, nanosecond: int | None = None) -> str:
     """Format like ``date --rfc-3339=ns``: ``2026-11-25 05:01:02.123456789+00:00`` (naive means UTC)."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     ns = moment.microsecond * 1000 if nanosecond is None else nanosecond
     offset = moment.strftime("%z")
     return f"{moment:%Y-%m-%d %H:%M:%S}.{ns:09d}{offset[:3]}:{offset[3:5]}"
@@ -63,7 +70,7 @@ def write_timestamp(lab: Layout, moment: datetime | None = None, volume: str = N
     """Write ``.barman-last-restore`` in ``volume`` (now, in UTC, unless ``moment``); return it."""
     if moment is None:
         ns = time.time_ns()
-        text = rfc3339_ns(datetime.fromtimestamp(ns // 10**9, timezone.utc), ns % 10**9)
+        text = rfc3339_ns(datetime.fromtimestamp(ns // 10**9, UTC), ns % 10**9)
     else:
         text = rfc3339_ns(moment)
     (Path(volume_path(lab, volume)) / TIMESTAMP_FILE).write_text(text + "\n")

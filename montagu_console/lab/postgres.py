@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from secrets import token_urlsafe
 from pathlib import Path
+from secrets import token_urlsafe
 
 from .layout import DB_NAME, DB_SUPERUSER, PG_BIN, SLOT_NAME, Layout
 from .proc import pid_running, read_pid, run, wait_for
@@ -42,11 +42,27 @@ INSERT INTO api_access_log (who) VALUES ('alice'), ('bob'), ('carol'), ('lab-set
 """
 
 
-def psql(lab: Layout, sql: str, *, db: str = DB_NAME, step: str = "psql", timeout: float = 30,
-         secrets: tuple[str, ...] = ()) -> str:
+def psql(
+    lab: Layout, sql: str, *, db: str = DB_NAME, step: str = "psql", timeout: float = 30, secrets: tuple[str, ...] = ()
+) -> str:
     """Run ``sql`` on the primary over its unix socket as the superuser; return unaligned output."""
-    argv = [PG_BIN / "psql", "-h", lab.pg_run, "-p", str(lab.pg_port), "-U", DB_SUPERUSER, "-d", db,
-            "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1"]
+    argv: list[str | Path] = [
+        PG_BIN / "psql",
+        "-h",
+        lab.pg_run,
+        "-p",
+        str(lab.pg_port),
+        "-U",
+        DB_SUPERUSER,
+        "-d",
+        db,
+        "-X",
+        "-A",
+        "-t",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+    ]
     return run(step, argv, input=sql, timeout=timeout, secrets=secrets).stdout.strip()
 
 
@@ -76,7 +92,7 @@ def stop_primary(lab: Layout) -> None:
 
 def is_ready(host: str | Path, port: int) -> bool:
     """True if a postgres at ``host`` (socket dir or address) and ``port`` accepts connections."""
-    argv = [PG_BIN / "pg_isready", "-q", "-h", str(host), "-p", str(port), "-t", "2"]
+    argv: list[str | Path] = [PG_BIN / "pg_isready", "-q", "-h", str(host), "-p", str(port), "-t", "2"]
     return run("pg_isready", argv, check=False, timeout=5).returncode == 0
 
 
@@ -87,19 +103,40 @@ def create_primary(lab: Layout) -> dict[str, str]:
     uid, gid = ids(lab.pg_user)
     for path in (lab.pg_dir, lab.pg_run):
         os.chown(path, uid, gid)
-    run("initdb primary", [PG_BIN / "initdb", "-D", lab.pg_data, "-U", DB_SUPERUSER, "--no-sync",
-                           "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8",
-                           "--locale=C.UTF-8"], user=lab.pg_user, timeout=120)
+    run(
+        "initdb primary",
+        [
+            PG_BIN / "initdb",
+            "-D",
+            lab.pg_data,
+            "-U",
+            DB_SUPERUSER,
+            "--no-sync",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ],
+        user=lab.pg_user,
+        timeout=120,
+    )
     with open(lab.pg_data / "postgresql.conf", "a") as conf:
         conf.write(PRIMARY_CONF.format(port=lab.pg_port, run_dir=lab.pg_run))
     (lab.pg_data / "pg_hba.conf").write_text(PG_HBA)
     start_primary(lab)
     passwords = {user: token_urlsafe(18) for user in ("barman", "streaming_barman")}
-    psql(lab, f"""
+    psql(
+        lab,
+        f"""
         CREATE ROLE barman WITH LOGIN SUPERUSER PASSWORD '{passwords["barman"]}';
         CREATE ROLE streaming_barman WITH LOGIN REPLICATION PASSWORD '{passwords["streaming_barman"]}';
         CREATE DATABASE {DB_NAME};
-    """, db="postgres", step="create barman roles", secrets=tuple(passwords.values()))
+    """,
+        db="postgres",
+        step="create barman roles",
+        secrets=tuple(passwords.values()),
+    )
     psql(lab, SCHEMA, step="create api_access_log")
     return passwords
 
@@ -113,11 +150,9 @@ def slot_active(lab: Layout) -> bool:
 def wait_slot(lab: Layout, active: bool, timeout: float = 30) -> None:
     """Wait until the barman slot is (in)active."""
     state = "active" if active else "inactive"
-    wait_for(f"wait for slot '{SLOT_NAME}' {state}", lambda: slot_active(lab) == active,
-             timeout=timeout, interval=0.1)
+    wait_for(f"wait for slot '{SLOT_NAME}' {state}", lambda: slot_active(lab) == active, timeout=timeout, interval=0.1)
 
 
 def emit_wal(lab: Layout) -> None:
     """Write a tiny WAL record so an idle primary lets barman close the current segment."""
-    psql(lab, "select pg_logical_emit_message(false, 'lab', 'nudge')", db="postgres",
-         step="nudge WAL", timeout=10)
+    psql(lab, "select pg_logical_emit_message(false, 'lab', 'nudge')", db="postgres", step="nudge WAL", timeout=10)

@@ -8,8 +8,8 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from ..errors import ConsoleError
 from .layout import PG_BIN
@@ -120,8 +120,14 @@ def spawn(step: str, argv: Sequence[str | os.PathLike[str]], log: Path) -> None:
             raise LabError(f"{step}: `{shlex.join(args)}` failed: {exc}") from None
 
 
-def wait_for(step: str, probe: Callable[[], object], *, timeout: float, interval: float = 0.1,
-             gone: Callable[[], str | None] | None = None) -> object:
+def wait_for(
+    step: str,
+    probe: Callable[[], object],
+    *,
+    timeout: float,
+    interval: float = 0.1,
+    gone: Callable[[], str | None] | None = None,
+) -> object:
     """Call ``probe`` until it returns something truthy; raise LabError after ``timeout`` seconds.
 
     A LabError raised by ``probe`` counts as "not yet"; its message is reported on timeout.

@@ -32,17 +32,34 @@ Subsystem sftp /usr/lib/openssh/sftp-server
 
 def ssh_argv(lab: Layout) -> list[str]:
     """The ssh client command (without the destination) that logs in to the lab sshd."""
-    return ["ssh", "-F", "/dev/null", "-p", str(lab.ssh_port), "-i", str(lab.client_key),
-            "-o", f"UserKnownHostsFile={lab.known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null",
-            "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes",
-            "-o", "ConnectTimeout=5"]
+    return [
+        "ssh",
+        "-F",
+        "/dev/null",
+        "-p",
+        str(lab.ssh_port),
+        "-i",
+        str(lab.client_key),
+        "-o",
+        f"UserKnownHostsFile={lab.known_hosts}",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "ConnectTimeout=5",
+    ]
 
 
-def ssh(lab: Layout, command: str, *, step: str = "ssh", input: str | None = None, timeout: float = 30,
-        check: bool = True) -> subprocess.CompletedProcess:
+def ssh(
+    lab: Layout, command: str, *, step: str = "ssh", input: str | None = None, timeout: float = 30, check: bool = True
+) -> subprocess.CompletedProcess:
     """Run ``command`` on the lab sshd as the SSH user."""
-    return run(step, [*ssh_argv(lab), f"{lab.sci_user}@127.0.0.1", command], input=input,
-               timeout=timeout, check=check)
+    return run(step, [*ssh_argv(lab), f"{lab.sci_user}@127.0.0.1", command], input=input, timeout=timeout, check=check)
 
 
 def rsync_shell(lab: Layout) -> str:
@@ -65,9 +82,18 @@ def setup(lab: Layout) -> None:
     keys.write_text(lab.client_key.with_name("client_key.pub").read_text())
     uid, gid = ids(lab.sci_user)
     os.chown(keys, uid, gid)
-    lab.sshd_config.write_text(SSHD_CONFIG.format(
-        port=lab.ssh_port, host_key=lab.host_key, pidfile=lab.sshd_pidfile, keys_dir=lab.authorized_keys_dir,
-        user=lab.sci_user, venv=lab.venv, pg_bin=PG_BIN, docker_host=lab.docker_host))
+    lab.sshd_config.write_text(
+        SSHD_CONFIG.format(
+            port=lab.ssh_port,
+            host_key=lab.host_key,
+            pidfile=lab.sshd_pidfile,
+            keys_dir=lab.authorized_keys_dir,
+            user=lab.sci_user,
+            venv=lab.venv,
+            pg_bin=PG_BIN,
+            docker_host=lab.docker_host,
+        )
+    )
     # without it: "Missing privilege separation directory: /run/sshd"
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
     run("check sshd_config", [program("sshd"), "-t", "-f", lab.sshd_config])

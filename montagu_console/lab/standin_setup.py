@@ -22,8 +22,15 @@ import subprocess
 from pathlib import Path
 
 from .images import host_mounts
-from .layout import (NIGHTLY_VOLUME, POSTGRES_IMAGE, RECOVER_VOLUME, RESTORE_TARGET, SCIENCE_VOLUME,
-                     STARPORT_TARGET, Layout)
+from .layout import (
+    NIGHTLY_VOLUME,
+    POSTGRES_IMAGE,
+    RECOVER_VOLUME,
+    RESTORE_TARGET,
+    SCIENCE_VOLUME,
+    STARPORT_TARGET,
+    Layout,
+)
 from .proc import LabError, program, run
 
 STANDINS = Path(__file__).resolve().parent / "standins"
@@ -47,10 +54,15 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
 def _bb8_config(lab: Layout, side: Path, target: dict) -> dict:
     ssh = side / "bb8" / "ssh"
     return {
-        "starport": {"addr": "127.0.0.1", "user": lab.sci_user, "backup_location": "~/starport/",
-                     # the lab's additions (the real bb8 reads ~/.ssh of its bb8_ssh volume)
-                     "port": lab.ssh_port, "key_file": str(ssh / "id_ed25519"),
-                     "known_hosts": str(ssh / "known_hosts")},
+        "starport": {
+            "addr": "127.0.0.1",
+            "user": lab.sci_user,
+            "backup_location": "~/starport/",
+            # the lab's additions (the real bb8 reads ~/.ssh of its bb8_ssh volume)
+            "port": lab.ssh_port,
+            "key_file": str(ssh / "id_ed25519"),
+            "known_hosts": str(ssh / "known_hosts"),
+        },
         "targets": [target],
         "docker_host": lab.docker_host,
         "logs_dir": BB8_LOGS_IN_CONTAINER,
@@ -83,14 +95,32 @@ def _install_bb8(lab: Layout, side: Path, target: dict) -> None:
     config = _bb8_config(lab, side, target)
     _write(bb8_dir / "config.json", json.dumps(config, indent=2) + "\n")
     sock = str(lab.docker_socket)
-    mounts = [*_mount_paths(), f"{lab.venv}:{lab.venv}:ro", f"{STANDINS}:{STANDINS}:ro", f"{sock}:{sock}",
-              "/etc/machine-id:/bb8/etc/machine-id:ro", f"{bb8_dir / 'config.json'}:/bb8/etc/config.json:ro",
-              f"{ssh}:{ssh}:ro", f"{bb8_dir / 'logs'}:{BB8_LOGS_IN_CONTAINER.rstrip('/')}"]
+    mounts = [
+        *_mount_paths(),
+        f"{lab.venv}:{lab.venv}:ro",
+        f"{STANDINS}:{STANDINS}:ro",
+        f"{sock}:{sock}",
+        "/etc/machine-id:/bb8/etc/machine-id:ro",
+        f"{bb8_dir / 'config.json'}:/bb8/etc/config.json:ro",
+        f"{ssh}:{ssh}:ro",
+        f"{bb8_dir / 'logs'}:{BB8_LOGS_IN_CONTAINER.rstrip('/')}",
+    ]
     mounts += [f"{p}:{p}:ro" for p in ("/etc/localtime", "/etc/timezone") if os.path.exists(p)]
-    _write(side / "bin" / "bb8", BB8_WRAPPER.format(
-        side=side.name, program=STANDINS / "bb8.py", config=bb8_dir / "config.json", logs=bb8_dir / "logs",
-        docker=program("docker"), docker_host=lab.docker_host, image=POSTGRES_IMAGE, python=lab.python,
-        mounts=" ".join(f"-v {shlex.quote(m)}" for m in mounts)), 0o755)
+    _write(
+        side / "bin" / "bb8",
+        BB8_WRAPPER.format(
+            side=side.name,
+            program=STANDINS / "bb8.py",
+            config=bb8_dir / "config.json",
+            logs=bb8_dir / "logs",
+            docker=program("docker"),
+            docker_host=lab.docker_host,
+            image=POSTGRES_IMAGE,
+            python=lab.python,
+            mounts=" ".join(f"-v {shlex.quote(m)}" for m in mounts),
+        ),
+        0o755,
+    )
 
 
 PRIVATEER_WRAPPER = """\
@@ -132,29 +162,54 @@ def _install_privateer(lab: Layout) -> None:
     key = keys / "id_ed25519"
     for stale in (key, key.with_name("id_ed25519.pub")):
         stale.unlink(missing_ok=True)
-    run("privateer key", ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "montagu-lab-privateer",
-                          "-f", key])
+    run("privateer key", ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "montagu-lab-privateer", "-f", key])
     shutil.copyfile(lab.known_hosts, keys / "known_hosts")
-    _write(keys / "config", f"Host {PRIVATEER_SERVER}\n    HostName 127.0.0.1\n    Port {lab.ssh_port}\n"
-                            f"    User {lab.sci_user}\n")
+    _write(
+        keys / "config",
+        f"Host {PRIVATEER_SERVER}\n    HostName 127.0.0.1\n    Port {lab.ssh_port}\n    User {lab.sci_user}\n",
+    )
     _write(keys / "ssh_config", SSH_CONFIG)
     config = {
-        "servers": [{"name": PRIVATEER_SERVER, "hostname": "127.0.0.1", "port": lab.ssh_port,
-                     "username": lab.sci_user, "key_volume": str(keys),
-                     "data_volume": "privateer_montagu_data", "container": "privateer_montagu_server"}],
+        "servers": [
+            {
+                "name": PRIVATEER_SERVER,
+                "hostname": "127.0.0.1",
+                "port": lab.ssh_port,
+                "username": lab.sci_user,
+                "key_volume": str(keys),
+                "data_volume": "privateer_montagu_data",
+                "container": "privateer_montagu_server",
+            }
+        ],
         "clients": [{"name": PRIVATEER_CLIENT}],
         "volumes": [{"name": RECOVER_VOLUME, "local": True}],
         "lab": {"docker_host": lab.docker_host, "image": POSTGRES_IMAGE, "mounts": _mount_paths()},
     }
     config_path = lab.science_dir / "privateer" / "privateer.json"
     _write(config_path, json.dumps(config, indent=2) + "\n")
-    _write(lab.privateer_science, PRIVATEER_WRAPPER.format(
-        program=STANDINS / "privateer.py", config=config_path, docker_host=lab.docker_host,
-        python=lab.python, client=PRIVATEER_CLIENT), 0o755)
+    _write(
+        lab.privateer_science,
+        PRIVATEER_WRAPPER.format(
+            program=STANDINS / "privateer.py",
+            config=config_path,
+            docker_host=lab.docker_host,
+            python=lab.python,
+            client=PRIVATEER_CLIENT,
+        ),
+        0o755,
+    )
     mounts = [*_mount_paths(), f"{RECOVER_VOLUME}:/privateer/local/{RECOVER_VOLUME}:ro"]
-    _write(lab.privateer_server, PRIVATEER_SERVER_SCRIPT.format(
-        docker=program("docker"), docker_host=lab.docker_host, image=POSTGRES_IMAGE, volume=RECOVER_VOLUME,
-        mounts=" ".join(f"-v {shlex.quote(m)}" for m in mounts)), 0o755)
+    _write(
+        lab.privateer_server,
+        PRIVATEER_SERVER_SCRIPT.format(
+            docker=program("docker"),
+            docker_host=lab.docker_host,
+            image=POSTGRES_IMAGE,
+            volume=RECOVER_VOLUME,
+            mounts=" ".join(f"-v {shlex.quote(m)}" for m in mounts),
+        ),
+        0o755,
+    )
     options = f'command="{lab.privateer_server}",no-pty,no-port-forwarding,no-agent-forwarding,no-X11-forwarding'
     authorized = lab.authorized_keys_dir / lab.sci_user
     with open(authorized, "a") as keys_file:
@@ -166,10 +221,22 @@ def install(lab: Layout) -> None:
     for side in (lab.annex_dir, lab.science_dir):
         (side / "bin").mkdir(parents=True, exist_ok=True)
         side.chmod(0o755)
-    _install_bb8(lab, lab.annex_dir, {"name": STARPORT_TARGET, "type": "named_volume",
-                                      "volume": NIGHTLY_VOLUME, "restore": False})
-    _install_bb8(lab, lab.science_dir, {"name": RESTORE_TARGET, "type": "named_volume", "volume": SCIENCE_VOLUME,
-                                        "remote_volume": NIGHTLY_VOLUME, "backup": False})
+    _install_bb8(
+        lab,
+        lab.annex_dir,
+        {"name": STARPORT_TARGET, "type": "named_volume", "volume": NIGHTLY_VOLUME, "restore": False},
+    )
+    _install_bb8(
+        lab,
+        lab.science_dir,
+        {
+            "name": RESTORE_TARGET,
+            "type": "named_volume",
+            "volume": SCIENCE_VOLUME,
+            "remote_volume": NIGHTLY_VOLUME,
+            "backup": False,
+        },
+    )
     _install_privateer(lab)
 
 
@@ -179,7 +246,5 @@ def bb8(lab: Layout, side: str, *args: str, timeout: float = 1800) -> subprocess
     result = run(f"bb8 {' '.join(args)} ({side})", [exe, *args], timeout=timeout, check=False)
     if result.returncode != 0:
         lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
-        raise LabError(f"`{exe} {' '.join(args)}` failed (exit {result.returncode}): "
-                       + " | ".join(lines[-4:]))
+        raise LabError(f"`{exe} {' '.join(args)}` failed (exit {result.returncode}): " + " | ".join(lines[-4:]))
     return result
-

@@ -28,8 +28,10 @@ def create(lab: Layout) -> None:
     for path in (lab.sci_home, lab.starport_dir):
         path.mkdir(exist_ok=True)
         os.chown(path, uid, gid)
-    for link, target in ((lab.sci_home / "starport", lab.starport_dir),
-                         (lab.starport_dir / RESTORE_TARGET, Path(STARPORT_TARGET))):
+    for link, target in (
+        (lab.sci_home / "starport", lab.starport_dir),
+        (lab.starport_dir / RESTORE_TARGET, Path(STARPORT_TARGET)),
+    ):
         link.symlink_to(target)
         os.lchown(link, uid, gid)
 
@@ -55,6 +57,9 @@ def write_metadata(lab: Layout, target: str, last_backup: datetime | None, raw: 
     for directory in (path.parent.parent, path.parent):
         directory.mkdir(exist_ok=True)
         os.chown(directory, uid, gid)
-    path.write_text(raw if raw is not None else metadata_json(last_backup))
+    if raw is None:
+        assert last_backup is not None  # both None returned above
+        raw = metadata_json(last_backup)
+    path.write_text(raw)
     os.chown(path, uid, gid)
     return path

@@ -24,11 +24,34 @@ def ensure_users(lab: Layout) -> None:
     except KeyError:
         run("create group", ["groupadd", "--system", DOCKER_GROUP])
     if not _exists(lab.pg_user):
-        run("create user", ["useradd", "--system", "--user-group", "--no-create-home",
-                            "--home-dir", "/nonexistent", "--shell", "/bin/bash", lab.pg_user])
+        run(
+            "create user",
+            [
+                "useradd",
+                "--system",
+                "--user-group",
+                "--no-create-home",
+                "--home-dir",
+                "/nonexistent",
+                "--shell",
+                "/bin/bash",
+                lab.pg_user,
+            ],
+        )
     if not _exists(lab.sci_user):
-        run("create user", ["useradd", "--user-group", "--no-create-home", "--home-dir",
-                            str(lab.sci_home), "--shell", "/bin/bash", lab.sci_user])
+        run(
+            "create user",
+            [
+                "useradd",
+                "--user-group",
+                "--no-create-home",
+                "--home-dir",
+                str(lab.sci_home),
+                "--shell",
+                "/bin/bash",
+                lab.sci_user,
+            ],
+        )
     # sshd with UsePAM no refuses accounts whose password field is '!' (what useradd writes)
     run("unlock user", ["usermod", "-p", "*", lab.pg_user])
     run("unlock user", ["usermod", "-p", "*", "--home", str(lab.sci_home), "-aG", DOCKER_GROUP, lab.sci_user])

@@ -52,8 +52,9 @@ def main(argv: list[str]) -> None:
     while True:
         try:
             if conn is None:
-                conn = psycopg2.connect(host=str(lab.pg_run), port=lab.pg_port, user=DB_SUPERUSER,
-                                        dbname=DB_NAME, connect_timeout=3)
+                conn = psycopg2.connect(
+                    host=str(lab.pg_run), port=lab.pg_port, user=DB_SUPERUSER, dbname=DB_NAME, connect_timeout=3
+                )
                 conn.autocommit = True
             with conn.cursor() as cur:
                 cur.execute("INSERT INTO api_access_log (who) VALUES ('lab-writer')")

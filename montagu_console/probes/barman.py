@@ -16,11 +16,14 @@ async def run_barman(ctx: ProbeContext, *args: str, ok_codes=(0,)) -> CommandRes
     """Run barman with ``args`` through the configured command prefix on the barman host
     (shared with the other panels refreshed at the same moment)."""
     cfg = ctx.config.barman
-    result = await ctx.once(("barman", args), lambda: ctx.pool.transport(cfg.host).run(
-        [*cfg.command, *args], timeout=ctx.timeout))
+    result = await ctx.once(
+        ("barman", args), lambda: ctx.pool.transport(cfg.host).run([*cfg.command, *args], timeout=ctx.timeout)
+    )
     if result.truncated:
-        raise ProbeError(f"{cfg.host}: barman {' '.join(args)}: output larger than {MAX_OUTPUT_BYTES} bytes "
-                         "(stopped reading and killed it)")
+        raise ProbeError(
+            f"{cfg.host}: barman {' '.join(args)}: output larger than {MAX_OUTPUT_BYTES} bytes "
+            "(stopped reading and killed it)"
+        )
     if result.returncode not in ok_codes and not result.stdout.strip():
         last = one_line((result.stderr.strip().splitlines() or ["no output"])[-1], limit=300)
         if result.returncode == 127 or "not found" in last:
@@ -65,8 +68,11 @@ async def probe_barman(ctx: ProbeContext) -> BarmanFacts:
     checks = bj.parse_check(check_r.stdout, cfg.server)
     backups = bj.parse_list_backups(list_r.stdout, cfg.server)
     pg_version = status.get("pg_version") or None
-    pg_reachable = pg_version is not None and not pg_version.startswith("FAILED") and not any(
-        c.name == "postgresql" and not c.ok for c in checks)
+    pg_reachable = (
+        pg_version is not None
+        and not pg_version.startswith("FAILED")
+        and not any(c.name == "postgresql" and not c.ok for c in checks)
+    )
     return BarmanFacts(
         server=cfg.server,
         barman_version=version,

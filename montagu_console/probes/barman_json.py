@@ -47,8 +47,9 @@ def shape_guard(command: str) -> Callable[[F], F]:
             try:
                 return fn(*args, **kwargs)
             except (AttributeError, TypeError, KeyError, IndexError, ValueError, OverflowError) as e:
-                raise ProbeError(f"barman {command}: unexpected output shape ({type(e).__name__}: "
-                                 f"{one_line(str(e), limit=80)})") from None
+                raise ProbeError(
+                    f"barman {command}: unexpected output shape ({type(e).__name__}: {one_line(str(e), limit=80)})"
+                ) from None
 
         return guarded  # type: ignore[return-value]
 
@@ -112,14 +113,16 @@ def parse_list_backups(text: str, server: str) -> tuple[BackupInfo, ...]:
     for item in section:
         if not isinstance(item, dict) or "backup_id" not in item:
             raise ProbeError("barman list-backup: a backup entry has no backup_id")
-        backups.append(BackupInfo(
-            backup_id=str(item["backup_id"]),
-            status=str(item.get("status", "UNKNOWN")),
-            end_time=_epoch(item.get("end_time_timestamp")),
-            size_bytes=_int_or_none(item.get("size_bytes")),
-            wal_size_bytes=_int_or_none(item.get("wal_size_bytes")),
-            name=str(item["backup_name"]) if item.get("backup_name") is not None else None,
-        ))
+        backups.append(
+            BackupInfo(
+                backup_id=str(item["backup_id"]),
+                status=str(item.get("status", "UNKNOWN")),
+                end_time=_epoch(item.get("end_time_timestamp")),
+                size_bytes=_int_or_none(item.get("size_bytes")),
+                wal_size_bytes=_int_or_none(item.get("wal_size_bytes")),
+                name=str(item["backup_name"]) if item.get("backup_name") is not None else None,
+            )
+        )
     backups.sort(key=lambda b: b.backup_id, reverse=True)
     return tuple(backups)
 
@@ -158,12 +161,17 @@ def parse_diagnose(text: str, server: str) -> dict[str, Any]:
     last = None
     per_tl = _dict(_dict(s.get("wals")).get("last_archived_wal_per_timeline"))
     for info in per_tl.values():
-        if isinstance(info, dict) and isinstance(info.get("name"), str) and info["name"] and (
-                last is None or info["name"] > last["name"]):
+        if (
+            isinstance(info, dict)
+            and isinstance(info.get("name"), str)
+            and info["name"]
+            and (last is None or info["name"] > last["name"])
+        ):
             last = info
     return {
         "slot": {"name": _str_or_none(slot[0]), "active": bool(slot[1]), "restart_lsn": _str_or_none(slot[2])}
-        if isinstance(slot, list) and len(slot) >= 3 else None,
+        if isinstance(slot, list) and len(slot) >= 3
+        else None,
         "current_lsn": _str_or_none(status.get("current_lsn") or status.get("xlogpos")),
         "last_archived_wal": last["name"] if last else None,
         "last_archived_at": _epoch(last.get("time")) if last else None,
@@ -171,18 +179,29 @@ def parse_diagnose(text: str, server: str) -> dict[str, Any]:
 
 
 def parse_size(text: str | None) -> int | None:
-    """"183.4 MiB" -> bytes; None when barman printed nothing usable."""
+    """ "183.4 MiB" -> bytes; None when barman printed nothing usable."""
     m = re.match(r"\s*(\d+(?:\.\d+)?)\s*([KMGTP]?i?B)\s*$", text if isinstance(text, str) else "")
     if not m:
         return None
-    units = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "TiB": 1024**4, "PiB": 1024**5,
-             "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4, "PB": 1000**5}
+    units = {
+        "B": 1,
+        "KiB": 1024,
+        "MiB": 1024**2,
+        "GiB": 1024**3,
+        "TiB": 1024**4,
+        "PiB": 1024**5,
+        "KB": 1000,
+        "MB": 1000**2,
+        "GB": 1000**3,
+        "TB": 1000**4,
+        "PB": 1000**5,
+    }
     factor = units.get(m.group(2))
     return int(float(m.group(1)) * factor) if factor else None
 
 
 def lsn_to_int(lsn: str | None) -> int | None:
-    """"0/2B170708" -> byte position."""
+    """ "0/2B170708" -> byte position."""
     if not isinstance(lsn, str) or "/" not in lsn:
         return None
     hi, lo = lsn.split("/", 1)
@@ -202,8 +221,12 @@ def _epoch(value: Any) -> datetime | None:
 
 
 def _int_or_none(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in (
-            float("inf"), float("-inf")):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or value != value
+        or value in (float("inf"), float("-inf"))
+    ):
         return None
     return int(value)
 

@@ -14,8 +14,10 @@ _REDO_DONE = re.compile(r"redo done at ([0-9A-F]+/[0-9A-F]+)")
 _READY = re.compile(r"database system is ready to accept connections")
 _SHUT_DOWN = re.compile(r"database system is shut down")
 _FAILED = re.compile(r"\b(PANIC|FATAL):.*|startup process .* exited with exit code|could not locate a valid checkpoint")
-_BENIGN_FATAL = re.compile(r"the database system is (starting up|not yet accepting connections|shutting down)"
-                           r"|Consistent recovery state has not been yet reached|terminating connection")
+_BENIGN_FATAL = re.compile(
+    r"the database system is (starting up|not yet accepting connections|shutting down)"
+    r"|Consistent recovery state has not been yet reached|terminating connection"
+)
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ def parse_startup(log: str) -> StartupProgress:
     phase = "starting"
     redo_start = current = done = failure = None
     elapsed = None
-    for line in lines[starts[-1]:]:
+    for line in lines[starts[-1] :]:
         if m := _REDO_START.search(line):
             phase, redo_start = "redo", m.group(1)
         elif m := _REDO_PROGRESS.search(line):

@@ -26,15 +26,30 @@ async def probe_restore(ctx: ProbeContext) -> RestoreFacts:
     running_restore = restore_run is not None and restore_run.get("state") == "running"
     data_from = await _data_restored_from(ctx, docker) if state else None
     if state is None:
-        return RestoreFacts(cfg.container, None, "failed", None, None, None, None, data_from,
-                            _run_time(restore_run), _run_failed(restore_run), None, None,
-                            last_drill=last_drill(ctx.config.state_dir))
+        return RestoreFacts(
+            cfg.container,
+            None,
+            "failed",
+            None,
+            None,
+            None,
+            None,
+            data_from,
+            _run_time(restore_run),
+            _run_failed(restore_run),
+            None,
+            None,
+            last_drill=last_drill(ctx.config.state_dir),
+        )
     log = await docker.container_logs(cfg.container, tail=LOG_TAIL)
     progress = parse_startup(log)
     accepting = in_recovery = None
     if state.running:
-        answer = await docker.exec(cfg.container, ["psql", "-U", cfg.db_user, "-d", cfg.db_name, "-Atc",
-                                                   "select pg_is_in_recovery()"], timeout=ctx.timeout)
+        answer = await docker.exec(
+            cfg.container,
+            ["psql", "-U", cfg.db_user, "-d", cfg.db_name, "-Atc", "select pg_is_in_recovery()"],
+            timeout=ctx.timeout,
+        )
         accepting = answer.returncode == 0 and answer.stdout.strip() in ("t", "f")
         in_recovery = answer.stdout.strip() == "t" if accepting else None
     else:

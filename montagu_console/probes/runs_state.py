@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..runstate import effective_state
+
 
 def last_run(state_dir: Path, actions: tuple[str, ...]) -> dict | None:
     """The newest record (``run.json``) of a run or drill whose action is in ``actions``, or None.
 
     Its ``state`` is corrected to ``interrupted`` when the run's process died without saying so.
     """
-    from ..actions.runs import Run
-
     newest = None
     for kind in ("runs", "drills"):
         for record in (Path(state_dir) / kind).glob("*/run.json"):
@@ -22,9 +22,10 @@ def last_run(state_dir: Path, actions: tuple[str, ...]) -> dict | None:
                 continue
             if data.get("state") == "refused":
                 continue  # a refused run changed nothing
-            if data.get("action") in actions and (newest is None or
-                                                   data.get("created_at", "") > newest.get("created_at", "")):
-                newest = data | {"state": Run(record.parent).state}
+            if data.get("action") in actions and (
+                newest is None or data.get("created_at", "") > newest.get("created_at", "")
+            ):
+                newest = data | {"state": str(effective_state(data))}
     return newest
 
 

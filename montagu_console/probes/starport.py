@@ -31,11 +31,12 @@ async def read_nightly_timestamp(ctx: ProbeContext) -> str:
     docker = ctx.pool.docker(cfg.host)
     mounts = await docker.containers_with_volume(cfg.volume)
     if not mounts:
-        raise ProbeError(f"{cfg.host}: no container mounts volume {cfg.volume}, so its "
-                         f"{cfg.timestamp_file} cannot be read (or set nightly.path)")
+        raise ProbeError(
+            f"{cfg.host}: no container mounts volume {cfg.volume}, so its "
+            f"{cfg.timestamp_file} cannot be read (or set nightly.path)"
+        )
     mount = sorted(mounts, key=lambda m: not m.running)[0]
-    return await docker.read_file_in_container(
-        mount.container, posixpath.join(mount.destination, cfg.timestamp_file))
+    return await docker.read_file_in_container(mount.container, posixpath.join(mount.destination, cfg.timestamp_file))
 
 
 async def probe_nightly(ctx: ProbeContext):
@@ -82,5 +83,6 @@ async def probe_target(ctx: ProbeContext, name: str) -> StarportTarget:
 async def probe_starport(ctx: ProbeContext) -> StarportFacts:
     """The nightly copy and every configured starport target, read concurrently."""
     (restored_at, error), *targets = await asyncio.gather(
-        probe_nightly(ctx), *(probe_target(ctx, t) for t in ctx.config.starport.targets))
+        probe_nightly(ctx), *(probe_target(ctx, t) for t in ctx.config.starport.targets)
+    )
     return StarportFacts(restored_at, error, tuple(targets))

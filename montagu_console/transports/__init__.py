@@ -20,8 +20,15 @@ if TYPE_CHECKING:
     from montagu_console.transports.ssh import SSHTransport
 
 __all__ = [
-    "CommandResult", "ContainerState", "DockerEndpoint", "FileMissing", "HostPool",
-    "LocalTransport", "SSHTransport", "Transport", "VolumeMount",
+    "CommandResult",
+    "ContainerState",
+    "DockerEndpoint",
+    "FileMissing",
+    "HostPool",
+    "LocalTransport",
+    "SSHTransport",
+    "Transport",
+    "VolumeMount",
 ]
 
 _LAZY = {"SSHTransport": "ssh", "DockerEndpoint": "docker", "ContainerState": "docker", "VolumeMount": "docker"}

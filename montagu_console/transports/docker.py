@@ -164,8 +164,9 @@ class DockerEndpoint:
                     raise TransportError(self.host_name, f"docker {what}", "is a directory")
                 if not isinstance(stat.get("size"), int) or stat["size"] > max_bytes:
                     stream.close()
-                    raise TransportError(self.host_name, f"docker {what}",
-                                         f"file is {stat.get('size')} bytes, more than {max_bytes}")
+                    raise TransportError(
+                        self.host_name, f"docker {what}", f"file is {stat.get('size')} bytes, more than {max_bytes}"
+                    )
                 data = bytearray()
                 for chunk in stream:  # the tar of one file: its header, the file, padding
                     data += chunk
@@ -180,8 +181,9 @@ class DockerEndpoint:
                             raise TransportError(self.host_name, f"docker {what}", "not a regular file")
                         return clean(f.read(max_bytes + 1), limit=max_bytes)
                 except tarfile.TarError:
-                    raise TransportError(self.host_name, f"docker {what}",
-                                         "unreadable archive from the daemon") from None
+                    raise TransportError(
+                        self.host_name, f"docker {what}", "unreadable archive from the daemon"
+                    ) from None
             raise TransportError(self.host_name, f"docker {what}", "too many levels of symbolic links")
 
         return await self._call(what, op)
@@ -194,8 +196,13 @@ class DockerEndpoint:
             for c in api.containers(all=True, filters={"volume": volume}):
                 for m in c.get("Mounts") or []:
                     if m.get("Name") == volume:
-                        found.append(VolumeMount(one_line(c["Names"][0], limit=200).lstrip("/"),
-                                                 one_line(m["Destination"], limit=4096), c["State"] == "running"))
+                        found.append(
+                            VolumeMount(
+                                one_line(c["Names"][0], limit=200).lstrip("/"),
+                                one_line(m["Destination"], limit=4096),
+                                c["State"] == "running",
+                            )
+                        )
             return sorted(found, key=lambda v: (v.container, v.destination))
 
         return await self._call(f"ps --filter volume={volume}", op)
@@ -233,9 +240,14 @@ class DockerEndpoint:
             out, err = _demux(raw[:_EXEC_RAW_CAP])
             code = -1 if cut or info.get("ExitCode") is None else int(info["ExitCode"])
             out_cut, err_cut = cut or len(out) > MAX_OUTPUT_BYTES, cut or len(err) > MAX_OUTPUT_BYTES
-            return CommandResult(argv, code, decode_output(out[:MAX_OUTPUT_BYTES], out_cut),
-                                 decode_output(err[:MAX_OUTPUT_BYTES], err_cut), time.monotonic() - started,
-                                 out_cut or err_cut)
+            return CommandResult(
+                argv,
+                code,
+                decode_output(out[:MAX_OUTPUT_BYTES], out_cut),
+                decode_output(err[:MAX_OUTPUT_BYTES], err_cut),
+                time.monotonic() - started,
+                out_cut or err_cut,
+            )
 
         return await self._call(what, op, timeout=timeout)
 
@@ -319,7 +331,7 @@ def _unix_api_version(url: str, timeout: float) -> str:
     """
     with socket.socket(socket.AF_UNIX) as s:
         s.settimeout(timeout)
-        s.connect(url[len("unix://"):])
+        s.connect(url[len("unix://") :])
     probe = docker.APIClient(base_url=url, timeout=timeout, version=docker.constants.MINIMUM_DOCKER_API_VERSION)
     try:
         return probe.version(api_version=False)["ApiVersion"]
@@ -352,7 +364,7 @@ def _demux(raw: bytes) -> tuple[bytes, bytes]:
     i = 0
     while i + 8 <= len(raw):
         kind, size = struct.unpack_from(">BxxxL", raw, i)
-        streams.get(kind, streams[1]).extend(raw[i + 8:i + 8 + size])
+        streams.get(kind, streams[1]).extend(raw[i + 8 : i + 8 + size])
         i += 8 + size
     return bytes(streams[1]), bytes(streams[2])
 

@@ -35,9 +35,11 @@ class LocalTransport:
         """Run ``argv`` without a shell; on timeout, or past ``MAX_OUTPUT_BYTES``, kill its process group."""
         argv = tuple(argv)
         code, (out, out_cut), (err, err_cut), seconds = await self._capture(
-            argv, timeout, input.encode() if input is not None else None, MAX_OUTPUT_BYTES, shlex.join(argv))
-        return CommandResult(argv, code, decode_output(out, out_cut), decode_output(err, err_cut), seconds,
-                             out_cut or err_cut)
+            argv, timeout, input.encode() if input is not None else None, MAX_OUTPUT_BYTES, shlex.join(argv)
+        )
+        return CommandResult(
+            argv, code, decode_output(out, out_cut), decode_output(err, err_cut), seconds, out_cut or err_cut
+        )
 
     async def read_file(self, path: str, *, timeout: float, limit: int = MAX_FILE_BYTES) -> str:
         """The clean text of the regular file ``path`` (``~`` expanded), at most ``limit`` bytes.
@@ -57,8 +59,9 @@ class LocalTransport:
     async def close(self) -> None:
         """Nothing to release."""
 
-    async def _capture(self, argv: tuple[str, ...], timeout: float, data: bytes | None, limit: int,
-                       what: str) -> tuple[int, tuple[bytes, bool], tuple[bytes, bool], float]:
+    async def _capture(
+        self, argv: tuple[str, ...], timeout: float, data: bytes | None, limit: int, what: str
+    ) -> tuple[int, tuple[bytes, bool], tuple[bytes, bool], float]:
         """(returncode, (stdout, cut), (stderr, cut), seconds); each stream keeps at most ``limit`` bytes."""
         started = time.monotonic()
         try:
@@ -89,8 +92,9 @@ class LocalTransport:
         return code, out, err, time.monotonic() - started
 
 
-async def _drain(proc: asyncio.subprocess.Process, stream: asyncio.StreamReader | None,
-                 limit: int) -> tuple[bytes, bool]:
+async def _drain(
+    proc: asyncio.subprocess.Process, stream: asyncio.StreamReader | None, limit: int
+) -> tuple[bytes, bool]:
     """Read ``stream`` to its end, or up to ``limit`` bytes: then kill the group and stop reading."""
     buf = bytearray()
     if stream is None:

@@ -140,8 +140,14 @@ class SSHTransport:
         finally:
             chan.close()
         out_cut, err_cut = len(out) > MAX_OUTPUT_BYTES, len(err) > MAX_OUTPUT_BYTES
-        return CommandResult(argv, status, decode_output(bytes(out[:MAX_OUTPUT_BYTES]), out_cut),
-                             decode_output(bytes(err[:MAX_OUTPUT_BYTES]), err_cut), time.monotonic() - started, cut)
+        return CommandResult(
+            argv,
+            status,
+            decode_output(bytes(out[:MAX_OUTPUT_BYTES]), out_cut),
+            decode_output(bytes(err[:MAX_OUTPUT_BYTES]), err_cut),
+            time.monotonic() - started,
+            cut,
+        )
 
     def _read(self, path: str, limit: int, deadline: float, timeout: float) -> str:
         """A regular file over SFTP: stat first (a FIFO or device is refused unopened), then ``limit + 1`` bytes."""
@@ -236,8 +242,9 @@ class SSHTransport:
                 client.load_system_host_keys(path)
         client.set_missing_host_key_policy(_RejectUnknown())
         try:
-            client.connect(**self._params, timeout=timeout, banner_timeout=timeout,
-                           auth_timeout=timeout, channel_timeout=timeout)
+            client.connect(
+                **self._params, timeout=timeout, banner_timeout=timeout, auth_timeout=timeout, channel_timeout=timeout
+            )
         except Exception as e:
             client.close()
             raise TransportError(self.name, self.target, self._connect_reason(e, timeout)) from None
@@ -251,8 +258,10 @@ class SSHTransport:
             missing = "" if os.path.exists(self._known_hosts) else "; the file does not exist"
             return f"host key not in {self._known_hosts} (refusing unknown host{missing})"
         if isinstance(e, paramiko.BadHostKeyException):
-            return (f"host key mismatch: server sent {e.key.get_name()} {e.key.fingerprint}, "
-                    f"known_hosts has {e.expected_key.fingerprint} (refusing; possible man-in-the-middle)")
+            return (
+                f"host key mismatch: server sent {e.key.get_name()} {e.key.fingerprint}, "
+                f"known_hosts has {e.expected_key.fingerprint} (refusing; possible man-in-the-middle)"
+            )
         if isinstance(e, paramiko.PasswordRequiredException):
             return "key file is encrypted and no passphrase is available"
         if isinstance(e, paramiko.AuthenticationException):
@@ -261,9 +270,7 @@ class SSHTransport:
             return f"authentication failed (tried {how})"
         if isinstance(e, socket.timeout):
             return f"timed out after {round(timeout, 1):g} s"
-        if isinstance(e, paramiko.SSHException) and (
-            "protocol banner" in str(e) or "No existing session" in str(e)
-        ):
+        if isinstance(e, paramiko.SSHException) and ("protocol banner" in str(e) or "No existing session" in str(e)):
             return f"timed out after {round(timeout, 1):g} s (no SSH handshake)"
         if isinstance(e, socket.gaierror):
             return f"cannot resolve host name ({e.strerror})"

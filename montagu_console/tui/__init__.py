@@ -25,13 +25,20 @@ def terminal_problem() -> str | None:
             return f"montagu-console needs an interactive terminal ({stream} is not a TTY); {HEADLESS_HINT}"
     size = os.get_terminal_size(1)
     if size.columns < MIN_COLUMNS or size.lines < MIN_LINES:
-        return (f"montagu-console needs a terminal of at least {MIN_COLUMNS}x{MIN_LINES} "
-                f"(this one is {size.columns}x{size.lines}); {HEADLESS_HINT}")
+        return (
+            f"montagu-console needs a terminal of at least {MIN_COLUMNS}x{MIN_LINES} "
+            f"(this one is {size.columns}x{size.lines}); {HEADLESS_HINT}"
+        )
     return None
 
 
-def run_tui(config: Config, collector_factory: Callable[[Config], Any], *, theme: str | None = None,
-            read_only: bool | None = None) -> int:
+def run_tui(
+    config: Config,
+    collector_factory: Callable[[Config], Any],
+    *,
+    theme: str | None = None,
+    read_only: bool | None = None,
+) -> int:
     """Run the TUI on ``collector_factory(config)``; return the exit status.
 
     Problems the operator must fix (no TTY, small terminal, unknown theme, bad keymap) are printed

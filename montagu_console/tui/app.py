@@ -137,8 +137,10 @@ class MontaguApp(App[None]):
 
     def on_ready(self) -> None:
         """The first frame is painted: say where we point, then start polling."""
-        self.say(f"watching {self.config.barman.server} from {self.config.path}; every panel is polled every "
-                 f"{fmt_period(self.poller.period)}" + (" (read-only)" if self.read_only else ""))
+        self.say(
+            f"watching {self.config.barman.server} from {self.config.path}; every panel is polled every "
+            f"{fmt_period(self.poller.period)}" + (" (read-only)" if self.read_only else "")
+        )
         self.update_views()
         self.poller.start()
         self.set_interval(1.0, self.update_views, name="ages")
@@ -178,8 +180,13 @@ class MontaguApp(App[None]):
         for name in PANELS:
             since = self.poller.polling_since(name)
             views[name] = panel_view(
-                name, self.results.get(name), self.last_good.get(name), now=now, period=self.poller.period,
-                host=self._hosts[name], polling_for=None if since is None else (now - since).total_seconds(),
+                name,
+                self.results.get(name),
+                self.last_good.get(name),
+                now=now,
+                period=self.poller.period,
+                host=self._hosts[name],
+                polling_for=None if since is None else (now - since).total_seconds(),
                 trend=self._trend(name, now),
             )
         return views
@@ -205,10 +212,12 @@ class MontaguApp(App[None]):
             elif was == STALE and view.word != STALE:
                 self.say(f"{name}: answering again: {view.word}: {view.summary}")
             self._words[name] = view.word
-        when = (f"refreshed {fmt_time(self.last_refresh)}" if self.last_refresh else "first poll running") \
-            + f" · every {fmt_period(self.poller.period)}"
-        self._main.query_one("#header", StatusHeader).show(overall(views).value, self._header_title(), when,
-                                             read_only=self.read_only)
+        when = (
+            f"refreshed {fmt_time(self.last_refresh)}" if self.last_refresh else "first poll running"
+        ) + f" · every {fmt_period(self.poller.period)}"
+        self._main.query_one("#header", StatusHeader).show(
+            overall(views).value, self._header_title(), when, read_only=self.read_only
+        )
         for screen in self.screen_stack:
             if isinstance(screen, DetailScreen) and screen.is_mounted:
                 self.show_detail(screen, views)
@@ -245,8 +254,11 @@ class MontaguApp(App[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one handler of failed workers: a redacted line in the output pane and a toast."""
         if event.state is WorkerState.ERROR:
-            self.say(f"{event.worker.name or 'a worker'} failed: {worker_error(event.worker.error)}",
-                     severity="error", toast=True)
+            self.say(
+                f"{event.worker.name or 'a worker'} failed: {worker_error(event.worker.error)}",
+                severity="error",
+                toast=True,
+            )
 
     def lag_trend(self) -> TrendData:
         """The WAL lag of the recent polls, against its WARNING threshold."""
@@ -349,12 +361,18 @@ class MontaguApp(App[None]):
         if not running:
             self.exit()
             return
-        lines = [f"{'drill' if a.kind == 'drills' else 'run'} {a.run.id}: {a.action}, "
-                 f"{current_step(a.record) or 'starting'}" for a in running]
-        lines += ["", f"{'It continues' if len(running) == 1 else 'They continue'} detached; "
-                      "the next console re-attaches to it."]
-        self.push_screen(ConfirmScreen("Quit while a run is running?", lines, yes="Quit", no="Stay"),
-                         lambda answer: self.exit() if answer else None)
+        lines = [
+            f"{'drill' if a.kind == 'drills' else 'run'} {a.run.id}: {a.action}, {current_step(a.record) or 'starting'}"
+            for a in running
+        ]
+        lines += [
+            "",
+            f"{'It continues' if len(running) == 1 else 'They continue'} detached; the next console re-attaches to it.",
+        ]
+        self.push_screen(
+            ConfirmScreen("Quit while a run is running?", lines, yes="Quit", no="Stay"),
+            lambda answer: self.exit() if answer else None,
+        )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Dim (None) what cannot run now: actions in read-only mode, cancel or view without a run."""
@@ -391,8 +409,11 @@ class MontaguApp(App[None]):
         for spec in KEYS:
             if spec.scope == "app" or spec.scope in scopes:
                 target = self if spec.scope == "app" else screen
-                yield SystemCommand(f"{spec.help} ({display_keys(spec, self.config.keys)})",
-                                    f"binding id {spec.id}", partial(target.run_action, spec.action))
+                yield SystemCommand(
+                    f"{spec.help} ({display_keys(spec, self.config.keys)})",
+                    f"binding id {spec.id}",
+                    partial(target.run_action, spec.action),
+                )
         yield from super().get_system_commands(screen)
 
 

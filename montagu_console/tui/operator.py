@@ -34,8 +34,12 @@ if TYPE_CHECKING:
     from .app import MontaguApp
 
 # the panels a finished (or started) run changes, polled at once
-AFFECTED = {"base-backup": ("barman", "wal"), "nightly-recover": ("starport",), "restore": ("restore",),
-            "drill": ("restore",)}
+AFFECTED = {
+    "base-backup": ("barman", "wal"),
+    "nightly-recover": ("starport",),
+    "restore": ("restore",),
+    "drill": ("restore",),
+}
 BINDING_OF = {"base-backup": "base-backup", "nightly-recover": "nightly-recover", "restore": "science-restore"}
 
 
@@ -82,8 +86,7 @@ class Operator:
         if drills and drills[-1].state == "interrupted":
             newest = drills[-1]
             at = current_step(newest.record()) or "its start"
-            self._post(ActionNote(f"drill {newest.id} was interrupted at {at}: "
-                                  "d, then u, resumes it", "warning"))
+            self._post(ActionNote(f"drill {newest.id} was interrupted at {at}: d, then u, resumes it", "warning"))
 
     # -- b, n, r ---------------------------------------------------------------------------------
 
@@ -118,8 +121,9 @@ class Operator:
         lines = [f"⚠ {info.warning}", "", "preflight:"]
         lines += [f"  ✓ {fact}" for fact in message.facts or []]
         typed = info.confirm_text if info.confirm == "typed" else None
-        self.app.push_screen(ConfirmScreen(f"{info.title} on {info.host}", lines, typed=typed),
-                             partial(self._confirmed, message.action))
+        self.app.push_screen(
+            ConfirmScreen(f"{info.title} on {info.host}", lines, typed=typed), partial(self._confirmed, message.action)
+        )
 
     def _confirmed(self, action: str, answer: str | None) -> None:
         info = self.service.info(action)
@@ -180,8 +184,10 @@ class Operator:
         self._thread(partial(self._follow, run), f"tail {run.id}")
         noun = "drill" if a.kind == "drills" else "run"
         if message.how == "started":
-            self.app.say(f"{noun} {run.id} started: {a.plan_title} on {a.plan_host}; "
-                         f"{self.app.key_of('view-run')} shows it, {self.app.key_of('cancel-run')} cancels it")
+            self.app.say(
+                f"{noun} {run.id} started: {a.plan_title} on {a.plan_host}; "
+                f"{self.app.key_of('view-run')} shows it, {self.app.key_of('cancel-run')} cancels it"
+            )
         elif message.how == "resumed":
             self.app.say(f"drill {run.id} resumed at {current_step(a.record) or 'its first unfinished step'}")
         else:
@@ -260,19 +266,32 @@ class Operator:
         """c: a y/n question naming the run, then a cancel of its whole process group."""
         key = self.app.key_of("cancel-run")
         if self.read_only:
-            self.app.say(f"{key}: cancel refused: read-only mode (--read-only or read_only: true in the config)",
-                         severity="warning", toast=True)
+            self.app.say(
+                f"{key}: cancel refused: read-only mode (--read-only or read_only: true in the config)",
+                severity="warning",
+                toast=True,
+            )
             return
         a = self.selected()
         if a is None:
             self.app.say(f"{key}: no attached run is running: nothing to cancel", toast=True)
             return
-        lines = [f"{a.plan_title} on {a.plan_host}", f"now at {current_step(a.record) or 'its start'}", "",
-                 "The whole process group of its supervisor is stopped: the step under way is killed;",
-                 "the steps already done are not undone."]
-        self.app.push_screen(ConfirmScreen(f"Cancel {'drill' if a.kind == 'drills' else 'run'} {a.run.id}?", lines,
-                                           yes="Cancel the run", no="Keep it running"),
-                             partial(self._cancel_confirmed, a))
+        lines = [
+            f"{a.plan_title} on {a.plan_host}",
+            f"now at {current_step(a.record) or 'its start'}",
+            "",
+            "The whole process group of its supervisor is stopped: the step under way is killed;",
+            "the steps already done are not undone.",
+        ]
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Cancel {'drill' if a.kind == 'drills' else 'run'} {a.run.id}?",
+                lines,
+                yes="Cancel the run",
+                no="Keep it running",
+            ),
+            partial(self._cancel_confirmed, a),
+        )
 
     def _cancel_confirmed(self, a: Attachment, answer: str | None) -> None:
         if answer is None:

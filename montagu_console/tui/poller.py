@@ -79,8 +79,14 @@ class Poller:
         except asyncio.CancelledError:
             raise
         except Exception as e:  # the collector promises not to raise; a bug there must not stop polling
-            result = PanelResult(name, Status.UNKNOWN, f"{name}: the probe failed: {type(e).__name__}: {e}", {},
-                                 self._clock(), error=repr(e))
+            result = PanelResult(
+                name,
+                Status.UNKNOWN,
+                f"{name}: the probe failed: {type(e).__name__}: {e}",
+                {},
+                self._clock(),
+                error=repr(e),
+            )
         del self._since[name]
         self._ended[name] = time.monotonic()
         self._arm(name, self.period)

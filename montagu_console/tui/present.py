@@ -59,8 +59,12 @@ def panel_titles(config: Config) -> dict[str, str]:
 
 def panel_hosts(config: Config) -> dict[str, str]:
     """The host each panel's probes talk to."""
-    return {"barman": config.barman.host, "wal": config.barman.host, "starport": config.starport.host,
-            "restore": config.science.host}
+    return {
+        "barman": config.barman.host,
+        "wal": config.barman.host,
+        "starport": config.starport.host,
+        "restore": config.science.host,
+    }
 
 
 # -- small formatters ------------------------------------------------------------------------
@@ -150,15 +154,16 @@ def panel_view(
     slow = polling_for is not None and polling_for > period
     polling = f" · polling {fmt_age(polling_for, short=True)}" if slow else ""
     if result is None:
-        return PanelView("UNKNOWN", Status.UNKNOWN, "no data yet" + polling,
-                         f"waiting for the first answer from {host}",
-                         ())
+        return PanelView(
+            "UNKNOWN", Status.UNKNOWN, "no data yet" + polling, f"waiting for the first answer from {host}", ()
+        )
     age_s = (now - result.taken_at).total_seconds()
     age = f"data {fmt_age(age_s, short=True)} old" if age_s >= 10 else "data just now"
     if age_s > STALE_PERIODS * period:
         word, effective = STALE, Status.worst([result.status, Status.UNKNOWN])
-        summary = (f"no fresh answer from {host} for {fmt_age(age_s)}; "
-                   f"it last said {result.status.value}: {result.summary}")
+        summary = (
+            f"no fresh answer from {host} for {fmt_age(age_s)}; it last said {result.status.value}: {result.summary}"
+        )
     else:
         word, effective, summary = result.status.value, result.status, result.summary
     shown = facts_source(result, last_good)
@@ -203,8 +208,11 @@ def _barman_lines(f: dict[str, Any], now: datetime) -> list[str]:
 def _wal_lines(f: dict[str, Any], now: datetime) -> list[str]:
     receive = yes_no(f.get("receive_wal_running"), "running", "STOPPED")
     slot = yes_no(f.get("slot_active"), "active", "INACTIVE")
-    archived = f"last WAL archived {fmt_ago(f.get('last_archived_age_seconds'))}" if f.get("last_archived_wal") \
+    archived = (
+        f"last WAL archived {fmt_ago(f.get('last_archived_age_seconds'))}"
+        if f.get("last_archived_wal")
         else "no WAL archived yet"
+    )
     return [f"receive-wal {receive} · slot {slot}", f"lag {humanfmt.size(f.get('lag_bytes'))}", archived]
 
 
@@ -250,17 +258,26 @@ def last_drill_line(drill: dict | None) -> str:
 
 
 _LINES: dict[str, Callable[[dict[str, Any], datetime], list[str]]] = {
-    "barman": _barman_lines, "wal": _wal_lines, "starport": _starport_lines, "restore": _restore_lines}
+    "barman": _barman_lines,
+    "wal": _wal_lines,
+    "starport": _starport_lines,
+    "restore": _restore_lines,
+}
 
 MORE_BACKUPS = 5  # backups listed in the barman panel on tall terminals
 MORE_LOG_LINES = 4  # postgres log lines in the restore panel on tall terminals
 
 
 def _barman_more(d: BarmanFacts, now: datetime) -> list[str]:
-    container = "" if d.container_running is None else \
-        f" · container {'running' if d.container_running else 'NOT RUNNING'}"
-    lines = [f"PostgreSQL {d.pg_version or '?'} {'reachable' if d.pg_reachable else 'UNREACHABLE'} · "
-             f"barman {d.barman_version}{container}", "", "recent backups:"]
+    container = (
+        "" if d.container_running is None else f" · container {'running' if d.container_running else 'NOT RUNNING'}"
+    )
+    lines = [
+        f"PostgreSQL {d.pg_version or '?'} {'reachable' if d.pg_reachable else 'UNREACHABLE'} · "
+        f"barman {d.barman_version}{container}",
+        "",
+        "recent backups:",
+    ]
     for b in d.backups[:MORE_BACKUPS]:
         ended = fmt_time(b.end_time, date=True) if b.end_time else "—"
         lines.append(f"  {b.backup_id}  {ended:<16}  {humanfmt.size(b.size_bytes):>9}  {b.status}")
@@ -296,7 +313,11 @@ def _restore_more(d: RestoreFacts, now: datetime) -> list[str]:
 
 
 _MORE: dict[str, Callable[[Any, datetime], list[str]]] = {
-    "barman": _barman_more, "wal": _wal_more, "starport": _starport_more, "restore": _restore_more}
+    "barman": _barman_more,
+    "wal": _wal_more,
+    "starport": _starport_more,
+    "restore": _restore_more,
+}
 
 
 def lag_trend(history: tuple[float, ...], config: Config) -> TrendData:

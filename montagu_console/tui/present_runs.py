@@ -13,10 +13,25 @@ from ..clock import duration
 from .host import Severity
 from .present import parse_time
 
-STEP_ICONS = {"pending": "·", "running": "▶", "done": "✓", "failed": "✗", "cancelled": "■", "skipped": "–",
-              "interrupted": "‖"}
-STATE_WORDS = {"starting": "STARTING", "running": "RUNNING", "succeeded": "SUCCEEDED", "failed": "FAILED",
-               "cancelled": "CANCELLED", "interrupted": "INTERRUPTED", "refused": "REFUSED", "passed": "PASSED"}
+STEP_ICONS = {
+    "pending": "·",
+    "running": "▶",
+    "done": "✓",
+    "failed": "✗",
+    "cancelled": "■",
+    "skipped": "–",
+    "interrupted": "‖",
+}
+STATE_WORDS = {
+    "starting": "STARTING",
+    "running": "RUNNING",
+    "succeeded": "SUCCEEDED",
+    "failed": "FAILED",
+    "cancelled": "CANCELLED",
+    "interrupted": "INTERRUPTED",
+    "refused": "REFUSED",
+    "passed": "PASSED",
+}
 ACTIVE = ("running", "starting")
 
 
@@ -62,19 +77,27 @@ def step_rows(record: dict, state: str, now: datetime) -> list[StepRow]:
             step_state = state if state in ("interrupted", "cancelled") else "failed"
         elif step_state == "pending" and not active and state != "interrupted":
             step_state = "skipped"
-        rows.append(StepRow(i + 1, len(steps), step.get("name", "?"), step_state,
-                            fmt_elapsed(step_elapsed(step, until)), active and i == current))
+        rows.append(
+            StepRow(
+                i + 1,
+                len(steps),
+                step.get("name", "?"),
+                step_state,
+                fmt_elapsed(step_elapsed(step, until)),
+                active and i == current,
+            )
+        )
     return rows
 
 
 def step_line(row: StepRow) -> str:
-    """"2/6 ▶ running     1 min 03 s  barman recover latest into the dump directory"."""
+    """ "2/6 ▶ running     1 min 03 s  barman recover latest into the dump directory"."""
     icon = STEP_ICONS.get(row.state, "?")
     return f"{row.number}/{row.total} {icon} {row.state:<11} {row.elapsed:<11} {row.name}"
 
 
 def current_step(record: dict) -> str:
-    """"step 3/6: move the recovered files up", or "" before the first step."""
+    """ "step 3/6: move the recovered files up", or "" before the first step."""
     steps = record.get("steps") or []
     index = record.get("current_step")
     if not isinstance(index, int) or not 0 <= index < len(steps):
@@ -106,8 +129,12 @@ def progress_view(record: dict, state: str, restore_facts: dict | None = None) -
     p = record.get("progress") or {}
     percent, eta, label = p.get("percent"), p.get("eta_seconds"), p.get("label") or ""
     facts = restore_facts or {}
-    if percent is None and record.get("action") in ("restore", "drill") and facts.get("phase") == "redo" \
-            and facts.get("percent") is not None:
+    if (
+        percent is None
+        and record.get("action") in ("restore", "drill")
+        and facts.get("phase") == "redo"
+        and facts.get("percent") is not None
+    ):
         percent, eta = facts["percent"], facts.get("eta_seconds")
         label = f"redo (science panel){', ' + label if label else ''}"
     parts = [label] if label else []
@@ -121,7 +148,7 @@ def progress_view(record: dict, state: str, restore_facts: dict | None = None) -
 
 
 def describe(record: dict) -> str:
-    """"nightly-recover, step 3/6: move the recovered files up"."""
+    """ "nightly-recover, step 3/6: move the recovered files up"."""
     step = current_step(record)
     return f"{record.get('action', 'run')}" + (f", {step}" if step else "")
 
@@ -166,8 +193,10 @@ def drill_outcome(report: dict | None, state: str) -> str:
 
 def drill_summary(report: dict, report_path: str) -> list[str]:
     """The drill's summary: outcome, RTO, RPO, what failed, and where the report is."""
-    lines = [f"{report.get('outcome', '?').upper()} · RTO {fmt_measure(report.get('rto_seconds'))} · "
-             f"RPO {fmt_measure(report.get('rpo_seconds'))}"]
+    lines = [
+        f"{report.get('outcome', '?').upper()} · RTO {fmt_measure(report.get('rto_seconds'))} · "
+        f"RPO {fmt_measure(report.get('rpo_seconds'))}"
+    ]
     if report.get("failure"):
         lines.append(f"failure: {report['failure']}")
     lines.append(f"report: {report_path}")
@@ -176,8 +205,15 @@ def drill_summary(report: dict, report_path: str) -> list[str]:
 
 def verify_rows(verify: list[dict]) -> list[tuple[str, str, str, bool]]:
     """(name, value, expect, passed) of each verification query."""
-    return [(v.get("name", "?"), "" if v.get("value") is None else str(v["value"]), v.get("expect", ""),
-             bool(v.get("passed"))) for v in verify]
+    return [
+        (
+            v.get("name", "?"),
+            "" if v.get("value") is None else str(v["value"]),
+            v.get("expect", ""),
+            bool(v.get("passed")),
+        )
+        for v in verify
+    ]
 
 
 def history_row(report: dict) -> tuple[str, str, str, str, str]:
@@ -185,8 +221,13 @@ def history_row(report: dict) -> tuple[str, str, str, str, str]:
     started = parse_time(report.get("started_at"))
     date = started.astimezone().strftime("%Y-%m-%d %H:%M") if started else "—"
     rto, rpo = (_number(report.get(key)) for key in ("rto_seconds", "rpo_seconds"))
-    return (date, str(report.get("outcome", "?")).upper(), "—" if rto is None else fmt_elapsed(rto),
-            "—" if rpo is None else fmt_elapsed(rpo), str(report.get("drill_id", "?")))
+    return (
+        date,
+        str(report.get("outcome", "?")).upper(),
+        "—" if rto is None else fmt_elapsed(rto),
+        "—" if rpo is None else fmt_elapsed(rpo),
+        str(report.get("drill_id", "?")),
+    )
 
 
 def _number(value: object) -> float | None:
@@ -196,5 +237,8 @@ def _number(value: object) -> float | None:
 
 def rto_trend(reports: list[dict]) -> tuple[float, ...]:
     """The RTO of every passed drill, oldest first."""
-    return tuple(float(r["rto_seconds"]) for r in reports
-                 if r.get("outcome") == "passed" and isinstance(r.get("rto_seconds"), (int, float)))
+    return tuple(
+        float(r["rto_seconds"])
+        for r in reports
+        if r.get("outcome") == "passed" and isinstance(r.get("rto_seconds"), (int, float))
+    )

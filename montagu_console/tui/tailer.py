@@ -125,8 +125,9 @@ class LogTail:
         return True
 
 
-def follow(run: Run, post: Callable[[Message], object], stop: threading.Event, *,
-           interval: float = POLL_SECONDS) -> None:
+def follow(
+    run: Run, post: Callable[[Message], object], stop: threading.Event, *, interval: float = POLL_SECONDS
+) -> None:
     """Post :class:`RunUpdated` batches for ``run`` until it has ended or ``stop`` is set.
 
     A run has ended once its state is final and its supervisor has exited: a drill's supervisor

@@ -16,8 +16,19 @@ from ..errors import ConsoleError
 THEMES_DIR = Path(__file__).resolve().parent / "themes"
 DEFAULT_THEME = "montagu-dark"
 
-_COLOURS = ("primary", "secondary", "accent", "foreground", "background", "surface", "panel", "boost",
-            "success", "warning", "error")
+_COLOURS = (
+    "primary",
+    "secondary",
+    "accent",
+    "foreground",
+    "background",
+    "surface",
+    "panel",
+    "boost",
+    "success",
+    "warning",
+    "error",
+)
 _KEYS = {"name", "dark", "variables", *_COLOURS}
 
 

@@ -52,7 +52,9 @@ class TerminalGuard:
         loop = self._loop = asyncio.get_running_loop()
         threading.Thread(target=self._watch, name="terminal watchdog", daemon=True).start()
         handlers: dict[signal.Signals, Callable[[], object]] = {
-            signal.SIGHUP: self._hang_up, signal.SIGTERM: partial(self._app.exit, return_code=EXIT_TERM)}
+            signal.SIGHUP: self._hang_up,
+            signal.SIGTERM: partial(self._app.exit, return_code=EXIT_TERM),
+        }
         for sig, handler in handlers.items():
             if signal.getsignal(sig) is not signal.SIG_IGN:
                 loop.add_signal_handler(sig, handler)

@@ -22,8 +22,9 @@ LINE = re.compile(r"^montagu-console: (?P<key>[\w.\[\]-]+): (?P<msg>.+) \(config
 
 
 def config_check(config: Path | str, *, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CONSOLE, "config", "check", "--config", str(config)], capture_output=True, text=True,
-                          timeout=120, cwd=cwd)
+    return subprocess.run(
+        [CONSOLE, "config", "check", "--config", str(config)], capture_output=True, text=True, timeout=120, cwd=cwd
+    )
 
 
 def refused(config: Path, key: str, needle: str) -> str:
@@ -47,10 +48,15 @@ def raw_variant(lab_config: Path, tmp_path: Path, edit) -> Path:
     return out
 
 
-@pytest.mark.parametrize("mount,needle", [("/", "expected a directory below /"),
-                                          ("/nightly copy", "without spaces or control characters"),
-                                          ("/nightly/../etc", "without .. components"),
-                                          ("nightly", "expected an absolute path")])
+@pytest.mark.parametrize(
+    "mount,needle",
+    [
+        ("/", "expected a directory below /"),
+        ("/nightly copy", "without spaces or control characters"),
+        ("/nightly/../etc", "without .. components"),
+        ("nightly", "expected an absolute path"),
+    ],
+)
 def test_bad_nightly_mount(lab_config, tmp_path, mount, needle):
     """Finding 1: nightly.mount is an absolute, clean path, never /."""
     refused(config_variant(lab_config, tmp_path, lambda c: c["nightly"].update(mount=mount)), "nightly.mount", needle)
@@ -77,8 +83,9 @@ def test_argv_names_are_plain(lab_config, tmp_path):
 
 def test_duplicate_starport_targets(lab_config, tmp_path):
     """Finding 13: starport targets are names, each once."""
-    cfg = config_variant(lab_config, tmp_path, lambda c: c["starport"].update(
-        targets=["barman_to_starport", "barman_to_starport"]))
+    cfg = config_variant(
+        lab_config, tmp_path, lambda c: c["starport"].update(targets=["barman_to_starport", "barman_to_starport"])
+    )
     refused(cfg, "starport.targets[1]", 'duplicate target "barman_to_starport"')
 
 
@@ -86,7 +93,8 @@ def test_alias_bomb(lab_config, tmp_path):
     """Finding 15: an alias bomb is refused, never expanded (it once gave a 312 MB message)."""
     bomb = b'lol: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + b"".join(
         f"lol{n}: &{n} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n".encode()
-        for p, n in zip("abcdefgh", "bcdefghi", strict=True))
+        for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+    )
     cfg = raw_variant(lab_config, tmp_path, lambda text: text + bomb)
     r = config_check(cfg)
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr) < 4000, r.stderr[:2000]
@@ -99,8 +107,9 @@ def test_alias_bomb(lab_config, tmp_path):
 
 def test_alias_in_a_value(lab_config, tmp_path):
     """Finding 15: a plain anchor/alias pair is refused too, naming the key."""
-    cfg = raw_variant(lab_config, tmp_path, lambda t: t.replace(b"refresh_seconds: 5", b"refresh_seconds: &r 5")
-                      + b"theme: *r\n")
+    cfg = raw_variant(
+        lab_config, tmp_path, lambda t: t.replace(b"refresh_seconds: 5", b"refresh_seconds: &r 5") + b"theme: *r\n"
+    )
     r = config_check(cfg)
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 2, r.stderr
@@ -110,15 +119,17 @@ def test_alias_in_a_value(lab_config, tmp_path):
 @pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
 def test_non_finite_numbers(lab_config, tmp_path, value):
     """Finding 16: .nan and .inf are refused."""
-    cfg = raw_variant(lab_config, tmp_path, lambda t: re.sub(rb"refresh_seconds: \S+", b"refresh_seconds: "
-                                                             + value.encode(), t))
+    cfg = raw_variant(
+        lab_config, tmp_path, lambda t: re.sub(rb"refresh_seconds: \S+", b"refresh_seconds: " + value.encode(), t)
+    )
     refused(cfg, "refresh_seconds", "expected a finite number")
 
 
 def test_warning_above_critical(lab_config, tmp_path):
     """Finding 16: a warning threshold must be below its critical one."""
-    cfg = config_variant(lab_config, tmp_path, lambda c: c["nightly"].update(
-        thresholds={"warning_hours": 60, "critical_hours": 50}))
+    cfg = config_variant(
+        lab_config, tmp_path, lambda c: c["nightly"].update(thresholds={"warning_hours": 60, "critical_hours": 50})
+    )
     refused(cfg, "nightly.thresholds.warning_hours", "must be below critical_hours")
 
 
@@ -133,8 +144,9 @@ def test_non_utf8_config(lab_config, tmp_path):
     cfg = raw_variant(lab_config, tmp_path, lambda t: t + b"theme: caf\xe9\xff\n")
     r = config_check(cfg)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
-    assert r.stderr.strip().splitlines() == [f"montagu-console: {cfg}: config is not UTF-8 text "
-                                             f"(invalid byte at line {t_lines(cfg)})"]
+    assert r.stderr.strip().splitlines() == [
+        f"montagu-console: {cfg}: config is not UTF-8 text (invalid byte at line {t_lines(cfg)})"
+    ]
 
 
 def t_lines(path: Path) -> int:
@@ -145,7 +157,8 @@ def test_config_is_a_directory(tmp_path):
     """Finding 12: a directory as --config is one line naming it."""
     r = config_check(tmp_path)
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [
-        f"montagu-console: {tmp_path}: cannot read config: it is a directory"], r.stderr
+        f"montagu-console: {tmp_path}: cannot read config: it is a directory"
+    ], r.stderr
 
 
 def test_notify_with_password(lab_config, tmp_path):
@@ -155,8 +168,10 @@ def test_notify_with_password(lab_config, tmp_path):
     assert "Sup3rS3cretPw" not in line
 
 
-@pytest.mark.parametrize("key,value", [("host", "-oProxyCommand=touch /tmp/pwned-by-config"),
-                                       ("user", "-oProxyCommand=x"), ("host", "127.0.0.1 -p 22")])
+@pytest.mark.parametrize(
+    "key,value",
+    [("host", "-oProxyCommand=touch /tmp/pwned-by-config"), ("user", "-oProxyCommand=x"), ("host", "127.0.0.1 -p 22")],
+)
 def test_host_or_user_as_ssh_option(lab_config, tmp_path, key, value):
     """Finding 20: hosts.X.host / user never start with - and have no whitespace."""
     cfg = config_variant(lab_config, tmp_path, lambda c: c["hosts"]["starport"].update({key: value}))
@@ -178,9 +193,17 @@ def test_relative_key_file_resolves_against_the_config_dir(lab, lab_config, tmp_
     (keys / "client_key").write_bytes(Path(lab.ssh_dir, "client_key").read_bytes())
     (keys / "client_key").chmod(0o600)
     (keys / "known_hosts").write_bytes(Path(lab.ssh_dir, "known_hosts").read_bytes())
-    cfg = config_variant(lab_config, tmp_path, lambda c: c["hosts"]["starport"].update(
-        key_file="keys/client_key", known_hosts="keys/known_hosts"))
-    r = subprocess.run([CONSOLE, "check", "--json", "--panel", "starport", "--config", str(cfg)], capture_output=True,
-                       text=True, timeout=120, cwd="/")
+    cfg = config_variant(
+        lab_config,
+        tmp_path,
+        lambda c: c["hosts"]["starport"].update(key_file="keys/client_key", known_hosts="keys/known_hosts"),
+    )
+    r = subprocess.run(
+        [CONSOLE, "check", "--json", "--panel", "starport", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd="/",
+    )
     assert "Traceback" not in r.stderr and '"starport"' in r.stdout, (r.stdout[:2000], r.stderr)
     assert "key file" not in r.stdout and "host key not in" not in r.stdout, r.stdout[:2000]

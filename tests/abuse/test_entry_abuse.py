@@ -49,11 +49,12 @@ def test_interrupting_a_hung_check_is_one_line(lab_config, tmp_path):
 
     config = config_variant(lab_config, tmp_path, edit)
     try:
-        proc = subprocess.Popen([CONSOLE, "check", "--config", str(config)], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [CONSOLE, "check", "--config", str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         time.sleep(3)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        _out, err = proc.communicate(timeout=60)
     finally:
         silent.close()
     _no_traceback(err)
@@ -63,11 +64,13 @@ def test_interrupting_a_hung_check_is_one_line(lab_config, tmp_path):
 
 def test_library_errors_are_logged_as_one_line():
     """A library logging an exception (as paramiko or asyncio do) prints one line, no traceback."""
-    code = ("import logging, sys\n"
-            "from montagu_console import cli\n"
-            "cli._one_line_diagnostics()\n"
-            "try:\n    {}['password=hunter2']\n"
-            "except KeyError:\n    logging.getLogger('asyncio').exception('Task exception was never retrieved')\n")
+    code = (
+        "import logging, sys\n"
+        "from montagu_console import cli\n"
+        "cli._one_line_diagnostics()\n"
+        "try:\n    {}['password=hunter2']\n"
+        "except KeyError:\n    logging.getLogger('asyncio').exception('Task exception was never retrieved')\n"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     _no_traceback(r.stderr)
     lines = r.stderr.strip().splitlines()
@@ -77,8 +80,9 @@ def test_library_errors_are_logged_as_one_line():
 
 def test_errors_in_check_are_unknown_not_critical(tmp_path):
     """No config at all: `check` says where it looked, in one line, and exits 3 (not Nagios CRITICAL)."""
-    r = subprocess.run([CONSOLE, "check", "--config", str(tmp_path / "missing.yml")], capture_output=True,
-                       text=True, timeout=60)
+    r = subprocess.run(
+        [CONSOLE, "check", "--config", str(tmp_path / "missing.yml")], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 3
     _no_traceback(r.stderr)
     assert len(r.stderr.strip().splitlines()) == 1

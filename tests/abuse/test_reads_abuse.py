@@ -31,8 +31,10 @@ BOUND = 60  # seconds: far beyond a check's own timeouts, far below "forever"
 def test_barman_printing_200_mb_is_cut_and_memory_stays_bounded(lab_config, tmp_path):
     """Finding 19: 200 MB on barman's stdout: reading stops at the cap, UNKNOWN, RSS bounded."""
     script = tmp_path / "chatty-barman"
-    script.write_text('#!/bin/sh\ncase "$1" in --version) echo "3.19.1 Barman by EnterpriseDB";;\n'
-                      "*) head -c 200000000 /dev/zero | tr '\\0' '{';; esac\n")
+    script.write_text(
+        '#!/bin/sh\ncase "$1" in --version) echo "3.19.1 Barman by EnterpriseDB";;\n'
+        "*) head -c 200000000 /dev/zero | tr '\\0' '{';; esac\n"
+    )
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     cfg = config_variant(lab_config, tmp_path, lambda c: c["barman"].update(command=[str(script)], container=None))
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -130,11 +132,14 @@ def test_a_read_that_never_returns_ends_at_the_timeout(tmp_path):
     os.mkfifo(fifo)
     writer = subprocess.Popen(["sh", "-c", 'exec 3>"$1"; kill -STOP $$', "sh", str(fifo)])
     try:
-        done = subprocess.run([sys.executable, "-c", CHILD, str(fifo)], capture_output=True, text=True,
-                              timeout=BOUND)  # raises TimeoutExpired if the read or the exit hangs
+        done = subprocess.run(
+            [sys.executable, "-c", CHILD, str(fifo)], capture_output=True, text=True, timeout=BOUND
+        )  # raises TimeoutExpired if the read or the exit hangs
         assert done.returncode == 0 and done.stderr == "", done.stderr
-        assert done.stdout.splitlines() == [f"annex: read {fifo}: not a regular file",
-                                            f"annex: head -c 10 {fifo}: timed out after 2 s"]
+        assert done.stdout.splitlines() == [
+            f"annex: read {fifo}: not a regular file",
+            f"annex: head -c 10 {fifo}: timed out after 2 s",
+        ]
     finally:
         writer.send_signal(signal.SIGKILL)
         writer.wait(timeout=10)

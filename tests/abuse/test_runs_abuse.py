@@ -30,10 +30,18 @@ TOKEN = "PathTok3nSecret"
 QTOKEN = "QueryTok3nSecret"
 
 
-def console(config: Path | str, *args: str, cwd: Path | None = None, env: dict | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([CONSOLE, *args, "--config", str(config)], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL, cwd=cwd, env=env)
+def console(
+    config: Path | str, *args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [CONSOLE, *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        cwd=cwd,
+        env=env,
+    )
 
 
 def one_line_error(r: subprocess.CompletedProcess) -> str:
@@ -52,9 +60,14 @@ def backup_variant(lab_config: Path, tmp_path: Path, step_script: str, name: str
 
     def edit(c):
         c["state_dir"] = str(directory / "state")
-        c["barman"]["command"] = ["sh", "-c", 'case " $* " in *" backup "*) ' + step_script + ';; esac; '
-                                  'exec "$0" "$@"', *c["barman"]["command"]]
+        c["barman"]["command"] = [
+            "sh",
+            "-c",
+            'case " $* " in *" backup "*) ' + step_script + ';; esac; exec "$0" "$@"',
+            *c["barman"]["command"],
+        ]
         c.update(top)
+
     return config_variant(lab_config, directory, edit)
 
 
@@ -105,15 +118,21 @@ def test_8_run_and_drill_ids_are_not_paths(lab_config, tmp_path):
         forged = tmp_path / "forged"
         forged.mkdir()
         (forged / "plan.json").write_text(json.dumps({"action": "restore", "host": "science", "steps": []}))
-        (forged / "run.json").write_text(json.dumps({"id": "x", "action": "restore", "state": "running",
-                                                     "pid": victim.pid, "pgid": victim.pid}))
+        (forged / "run.json").write_text(
+            json.dumps({"id": "x", "action": "restore", "state": "running", "pid": victim.pid, "pgid": victim.pid})
+        )
         (forged / "log").write_text("forged log\n")
         state = state_dir(cfg)
         state.mkdir(parents=True)
         rel = os.path.relpath(forged, state / "runs")
-        for args in (("runs", "cancel", rel), ("runs", "cancel", str(forged)), ("runs", "attach", str(forged)),
-                     ("runs", "attach", "../forged"), ("run", "drill", "--resume", str(forged)),
-                     ("run", "drill", "--resume", "../../forged")):
+        for args in (
+            ("runs", "cancel", rel),
+            ("runs", "cancel", str(forged)),
+            ("runs", "attach", str(forged)),
+            ("runs", "attach", "../forged"),
+            ("run", "drill", "--resume", str(forged)),
+            ("run", "drill", "--resume", "../../forged"),
+        ):
             line = one_line_error(console(cfg, *args))
             assert "not a run id" in line or "not a drill id" in line, line
         assert victim.poll() is None, "the forged run's pid was signalled"
@@ -135,15 +154,22 @@ def test_9_a_killed_supervisor_keeps_the_lock_while_its_step_runs(lab_config, tm
         r = console(second, "run", "base-backup", "--yes", "--detach")
         assert "already running" in one_line_error(r) and rid in r.stderr
         os.kill(rec["pid"], signal.SIGKILL)  # the supervisor only: its step (sleep) runs on
-        wait_for(lambda: "interrupted" in console(first, "runs", "list").stdout, timeout=30,
-                 what="the run shown as interrupted")
+        wait_for(
+            lambda: "interrupted" in console(first, "runs", "list").stdout,
+            timeout=30,
+            what="the run shown as interrupted",
+        )
         r = console(second, "run", "base-backup", "--yes", "--detach")
         assert "already running" in one_line_error(r) and rid in r.stderr
         held = locks.holder(locks.lock_dir(load_config(second)), "base-backup", "annex")
         assert held is not None and held.run_id == rid
         os.killpg(rec["pgid"], signal.SIGKILL)
-        wait_for(lambda: locks.holder(locks.lock_dir(load_config(second)), "base-backup", "annex") is None,
-                 timeout=30, interval=0.2, what="the lock freed once the step is gone")
+        wait_for(
+            lambda: locks.holder(locks.lock_dir(load_config(second)), "base-backup", "annex") is None,
+            timeout=30,
+            interval=0.2,
+            what="the lock freed once the step is gone",
+        )
     r = console(second, "run", "base-backup", "--yes")
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -157,8 +183,12 @@ def test_10_relative_config_with_detach_from_another_cwd(lab_config, tmp_path):
     rid = run_id(r.stdout)
     plan = json.loads((state_dir(cfg) / "runs" / rid / "plan.json").read_text())
     assert plan["config"] == str(cfg.resolve())
-    wait_for(lambda: record(cfg, rid)["state"] == "succeeded", timeout=60, interval=0.2,
-             what=f"the run succeeded (record: {record(cfg, rid)})")
+    wait_for(
+        lambda: record(cfg, rid)["state"] == "succeeded",
+        timeout=60,
+        interval=0.2,
+        what=f"the run succeeded (record: {record(cfg, rid)})",
+    )
     a = console(str(cfg), "runs", "attach", rid, cwd=Path("/"))
     assert a.returncode == 0 and "fake backup done" in a.stdout
 
@@ -183,8 +213,12 @@ def test_12_corrupt_or_partial_state_is_one_line(lab_config, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     rid = run_id(r.stdout)
     run_json = state_dir(cfg) / "runs" / rid / "run.json"
-    for garbage in (b'{"id": "x", "state": "runn', b"[1, 2]", b'{"id": 1, "action": "x", "state": "bogus"}',
-                    b"\xff\xfe not json"):
+    for garbage in (
+        b'{"id": "x", "state": "runn',
+        b"[1, 2]",
+        b'{"id": 1, "action": "x", "state": "bogus"}',
+        b"\xff\xfe not json",
+    ):
         run_json.write_bytes(garbage)
         assert rid in one_line_error(console(cfg, "runs", "list"))
         assert rid in one_line_error(console(cfg, "runs", "attach", rid))
@@ -244,8 +278,14 @@ def test_18_audit_records_the_real_uid_not_the_environment(lab_config, tmp_path)
     import pwd
 
     cfg = backup_variant(lab_config, tmp_path, "exit 0")
-    env = {**os.environ, "SUDO_USER": "mallory", "USER": "mallory", "LOGNAME": "mallory",
-           "SSH_CONNECTION": "203.0.113.66 4444 10.0.0.1 22", "SSH_CLIENT": "203.0.113.66 4444 22"}
+    env = {
+        **os.environ,
+        "SUDO_USER": "mallory",
+        "USER": "mallory",
+        "LOGNAME": "mallory",
+        "SSH_CONNECTION": "203.0.113.66 4444 10.0.0.1 22",
+        "SSH_CLIENT": "203.0.113.66 4444 22",
+    }
     r = console(cfg, "run", "base-backup", "--yes", env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     records = audit(cfg)
@@ -277,8 +317,7 @@ def test_2_notify_with_a_token_in_its_path_never_leaks_nor_rewrites_the_outcome(
     log = (run_dir / "log").read_text()
     assert "warning: notify http://127.0.0.1:9/*REDACTED* failed" in log
     shown = console(cfg, "runs", "attach", rid)
-    for text in (log, json.dumps(rec), r.stdout + r.stderr, shown.stdout,
-                 (state_dir(cfg) / "audit.jsonl").read_text()):
+    for text in (log, json.dumps(rec), r.stdout + r.stderr, shown.stdout, (state_dir(cfg) / "audit.jsonl").read_text()):
         assert TOKEN not in text and QTOKEN not in text
 
 
@@ -292,7 +331,8 @@ def test_23_detach_exits_2_when_the_supervisor_dies_at_once(lab_config, tmp_path
     (hook / "sitecustomize.py").write_text(
         "import os, sys\n"
         "if os.getppid() != int(os.environ['C1_TEST_PID']):\n"
-        "    sys.exit('supervisor sabotaged by the test')\n")
+        "    sys.exit('supervisor sabotaged by the test')\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(hook), "C1_TEST_PID": str(os.getpid())}
     r = console(cfg, "run", "base-backup", "--yes", "--detach", env=env)
     line = one_line_error(r)

@@ -37,9 +37,15 @@ TOKEN = "XyZwebhookTOKEN123"
 
 # --- helpers -----------------------------------------------------------------------------------
 
+
 def console(config: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([CONSOLE, *args, "--config", str(config)], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [CONSOLE, *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def with_nightly(config, **changes):
@@ -65,8 +71,9 @@ def in_barman(lab, *argv: str) -> subprocess.CompletedProcess:
 
 def script(lab, op: str, mount: str, *extra: str) -> subprocess.CompletedProcess:
     """The nightly recover's constant script, run in barman's container as the step runs it."""
-    return in_barman(lab, "sh", "-c", plans.NIGHTLY_SCRIPT, "sh", op, mount, str(lab.barman_home),
-                     ".barman-last-restore", *extra)
+    return in_barman(
+        lab, "sh", "-c", plans.NIGHTLY_SCRIPT, "sh", op, mount, str(lab.barman_home), ".barman-last-restore", *extra
+    )
 
 
 @pytest.fixture
@@ -99,6 +106,7 @@ def assert_home_intact(lab, canary: Path) -> None:
 
 
 # --- finding 1: paths pasted into shell strings --------------------------------------------------
+
 
 def test_mount_with_a_space_cannot_delete_its_parent(lab, lab_config, tmp_path, scratch, home_canary):
     """Finding 1: a nightly.mount with a space deleted its parent directory (`rm -rf /p/ nightly/dump`)."""
@@ -138,8 +146,9 @@ def test_mount_with_a_space_cannot_delete_its_parent(lab, lab_config, tmp_path, 
     assert_home_intact(lab, home_canary)
 
 
-def test_a_mount_that_is_or_holds_barmans_home_is_refused_by_the_step_itself(lab, lab_config, tmp_path, scratch,
-                                                                              home_canary):
+def test_a_mount_that_is_or_holds_barmans_home_is_refused_by_the_step_itself(
+    lab, lab_config, tmp_path, scratch, home_canary
+):
     """Finding 1: a nightly.mount equal to barman's home deleted every backup and the WAL archive."""
     home = str(lab.barman_home)
     config = load_config(lab_config)
@@ -194,13 +203,20 @@ def test_preflight_refuses_a_mount_the_volume_is_not_mounted_at(lab, lab_config,
 
 CLIP = "ZWNobyBwd25lZA=="
 # what the step prints (its argv carries no secret: only the output does, as a tool's would)
-NOISY = (f"conninfo host=h password={SECRET} dbname=x\n"
-         f"url postgresql://u:{SECRET}@h/db\n"
-         f"notify https://hooks.slack.com/services/T0000/B0000/{TOKEN}\n"
-         f"title \x1b]0;pwned\x07 clear \x1b[2J clip \x1b]52;c;{CLIP}\x07 nul \x00 bad @BAD@ end\n"
-         "action [@click=app.quit]quit[/] markup\n"
-         + "".join(f"\r  {i},000  {i * 2}%  1.00MB/s  0:00:{40 - i:02d}" for i in range(40)) + "\n"
-         f"last words, no newline, password={SECRET}").encode().replace(b"@BAD@", b"\xff\xfe")  # invalid UTF-8
+NOISY = (
+    (
+        f"conninfo host=h password={SECRET} dbname=x\n"
+        f"url postgresql://u:{SECRET}@h/db\n"
+        f"notify https://hooks.slack.com/services/T0000/B0000/{TOKEN}\n"
+        f"title \x1b]0;pwned\x07 clear \x1b[2J clip \x1b]52;c;{CLIP}\x07 nul \x00 bad @BAD@ end\n"
+        "action [@click=app.quit]quit[/] markup\n"
+        + "".join(f"\r  {i},000  {i * 2}%  1.00MB/s  0:00:{40 - i:02d}" for i in range(40))
+        + "\n"
+        f"last words, no newline, password={SECRET}"
+    )
+    .encode()
+    .replace(b"@BAD@", b"\xff\xfe")
+)  # invalid UTF-8
 
 
 def test_step_output_reaches_no_log_screen_or_report_with_secrets_or_escapes(lab, lab_config, tmp_path):
@@ -213,12 +229,29 @@ def test_step_output_reaches_no_log_screen_or_report_with_secrets_or_escapes(lab
     config = load_config(cfg)
     payload = tmp_path / "output"
     payload.write_bytes(NOISY)
-    plan = {"action": "abuse-output", "host": "annex", "title": "a noisy step", "profile": None,
-            "config": str(cfg), "steps": [{"name": "noisy", "kind": "command", "host": "annex",
-                                           "argv": ["sh", "-c", 'cat -- "$1"; exit 3', "sh", str(payload)]}]}
+    plan = {
+        "action": "abuse-output",
+        "host": "annex",
+        "title": "a noisy step",
+        "profile": None,
+        "config": str(cfg),
+        "steps": [
+            {
+                "name": "noisy",
+                "kind": "command",
+                "host": "annex",
+                "argv": ["sh", "-c", 'cat -- "$1"; exit 3', "sh", str(payload)],
+            }
+        ],
+    }
     run = RunStore(config.state_dir).create("abuse-output", plan)
-    r = subprocess.run([sys.executable, "-m", "montagu_console.actions.supervisor", str(run.path)],
-                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    r = subprocess.run(
+        [sys.executable, "-m", "montagu_console.actions.supervisor", str(run.path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     assert r.returncode == 1, r.stdout + r.stderr  # the step exited 3
 
     log = run.log_path.read_bytes()
@@ -227,8 +260,13 @@ def test_step_output_reaches_no_log_screen_or_report_with_secrets_or_escapes(lab
     attach = console(cfg, "runs", "attach", run.id)
     report = write_reports(Run(run.path), "failed")
     md = (run.path / "report.md").read_text()
-    for name, text in (("log", log.decode("utf-8")), ("run.json", record), ("runs attach", attach.stdout),
-                       ("report.json", json.dumps(report)), ("report.md", md)):
+    for name, text in (
+        ("log", log.decode("utf-8")),
+        ("run.json", record),
+        ("runs attach", attach.stdout),
+        ("report.json", json.dumps(report)),
+        ("report.md", md),
+    ):
         for bad in (SECRET, TOKEN, CLIP, "\x1b", "\x07", "\x00", "]52;", "\\u001b"):
             assert bad not in text, f"{name} carries {bad!r}"
     assert b"password=*REDACTED*" in log and b"last words" in log and b"markup" in log
@@ -241,6 +279,7 @@ def test_step_output_reaches_no_log_screen_or_report_with_secrets_or_escapes(lab
 
 
 # --- finding 21: plan.json and the replay's environment ------------------------------------------
+
 
 def test_plan_json_keeps_replay_env_names_and_the_step_resolves_values(lab, lab_config, tmp_path):
     """Finding 21: plan.json kept nightly.replay.env values (POSTGRES_PASSWORD), world-readable."""
@@ -264,9 +303,12 @@ def test_plan_json_keeps_replay_env_names_and_the_step_resolves_values(lab, lab_
     # the replay step, from that plan, gets the value from the config when it runs
     digest = hashlib.sha256(value.encode()).hexdigest()
     replay = next(s for s in json.loads(text)["steps"] if s["kind"] == "replay") | {
-        "container": "abuse-steps-replay", "volume": "abuse_steps_replay", "timeout": 60,
+        "container": "abuse-steps-replay",
+        "volume": "abuse_steps_replay",
+        "timeout": 60,
         "command": ["sh", "-c", 'trap "exit 0" TERM; while :; do sleep 1; done'],
-        "ready_command": ["sh", "-c", '[ "$(printf %s "$POSTGRES_PASSWORD" | sha256sum)" = "$0  -" ]', digest]}
+        "ready_command": ["sh", "-c", '[ "$(printf %s "$POSTGRES_PASSWORD" | sha256sum)" = "$0  -" ]', digest],
+    }
     client = docker.DockerClient(base_url=lab.docker_host)
     steps, log = runner(config, tmp_path / "log")
     try:
@@ -275,8 +317,10 @@ def test_plan_json_keeps_replay_env_names_and_the_step_resolves_values(lab, lab_
         assert "succeeded" in (tmp_path / "log").read_text()
         assert value not in (tmp_path / "log").read_text()
     finally:
-        for remove in (lambda: client.containers.get("abuse-steps-replay").remove(force=True),
-                       lambda: client.volumes.get("abuse_steps_replay").remove(force=True)):
+        for remove in (
+            lambda: client.containers.get("abuse-steps-replay").remove(force=True),
+            lambda: client.volumes.get("abuse_steps_replay").remove(force=True),
+        ):
             with contextlib.suppress(docker.errors.NotFound):
                 remove()
         client.close()
@@ -284,8 +328,10 @@ def test_plan_json_keeps_replay_env_names_and_the_step_resolves_values(lab, lab_
 
 # --- finding 22: report.md ---------------------------------------------------------------------
 
-HOSTILE_SQL = ("SELECT 'a|b' || chr(10) || '| c ``` `x` [link](http://e.x) <b>bold</b>' || chr(27) || ']0;pwned' "
-               "|| chr(7) || ' password=Sekr3tValue'")
+HOSTILE_SQL = (
+    "SELECT 'a|b' || chr(10) || '| c ``` `x` [link](http://e.x) <b>bold</b>' || chr(27) || ']0;pwned' "
+    "|| chr(7) || ' password=Sekr3tValue'"
+)
 
 
 def test_report_md_tables_hold_hostile_values_and_are_replaced_atomically(lab, lab_config, tmp_path):
@@ -301,7 +347,8 @@ def test_report_md_tables_hold_hostile_values_and_are_replaced_atomically(lab, l
     run = RunStore(config.state_dir, "drills").create("drill", drill_plan(config))
     with RunLog.open(run.log_path) as log:  # the real verification query, on the real restored database
         DrillRunner(run, config, log, lambda p: None, lambda: False).run(
-            {"kind": "drill_verify", "host": config.science.host, "container": config.science.container})
+            {"kind": "drill_verify", "host": config.science.host, "container": config.science.container}
+        )
     [row] = Run(run.path).record()["drill"]["verify"]
     assert row["passed"] and "a|b\n|" in row["value"] and "Sekr3tValue" not in row["value"]
 

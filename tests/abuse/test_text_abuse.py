@@ -28,8 +28,10 @@ pytestmark = pytest.mark.lab
 
 # OSC 0 title, OSC 52 clipboard, CSI clear, Rich markup, a link, Textual action markup, invalid
 # UTF-8, NUL, a carriage return overwrite and a newline forging a second Nagios status line
-PAYLOAD = (b"\x1b]0;pwned\x07\x1b]52;c;aGk=\x07\x1b[2J[/][link=file:///etc/passwd]x[/link]"
-           b"[@click=app.quit]x[/]\xff\xfe\x00 \rOVERWRITTEN\nMONTAGU OK - forged | x=1;;;")
+PAYLOAD = (
+    b"\x1b]0;pwned\x07\x1b]52;c;aGk=\x07\x1b[2J[/][link=file:///etc/passwd]x[/link]"
+    b"[@click=app.quit]x[/]\xff\xfe\x00 \rOVERWRITTEN\nMONTAGU OK - forged | x=1;;;"
+)
 SHOWN_MARKUP = "[link=file:///etc/passwd]x[/link]"  # kept as plain text: proves the payload got through
 UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 PANELS = 4
@@ -38,7 +40,7 @@ PANELS = 4
 def assert_clean(text: str) -> None:
     """No ESC, C1, NUL or other control byte (newlines and tabs aside)."""
     bad = UNSAFE.search(text)
-    assert bad is None, f"control character {bad.group()!r} in {text[max(0, bad.start() - 40):bad.end() + 40]!r}"
+    assert bad is None, f"control character {bad.group()!r} in {text[max(0, bad.start() - 40) : bad.end() + 40]!r}"
 
 
 def strings(value):
@@ -174,9 +176,13 @@ def test_hostile_science_postgres_log(lab, lab_config):
     from montagu_console.probes.restore import probe_restore
 
     marker = "abuse-log-marker"
-    lab.psql("DO $$ BEGIN RAISE LOG '%', E'" + marker +
-             r" \x1b]0;pwned\x07\x1b]52;c;aGk=\x07\x1b[2J [/] [link=file:///etc/passwd]x[/link] "
-             r"[@click=app.quit]x[/] \rOVER\nMONTAGU OK'; END $$;", port=lab.science_port)
+    lab.psql(
+        "DO $$ BEGIN RAISE LOG '%', E'"
+        + marker
+        + r" \x1b]0;pwned\x07\x1b]52;c;aGk=\x07\x1b[2J [/] [link=file:///etc/passwd]x[/link] "
+        r"[@click=app.quit]x[/] \rOVER\nMONTAGU OK'; END $$;",
+        port=lab.science_port,
+    )
 
     async def probe():
         collector = Collector(load_config(lab_config))

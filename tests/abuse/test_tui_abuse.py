@@ -189,8 +189,11 @@ async def test_hostile_host_text_is_literal_harmless_and_never_crashes_the_tui(h
     metadata and barman's JSON; a colliding check name, a duplicated backup id and starport target."""
     app = MontaguApp(hostile_config, Collector(hostile_config))
     async with app.run_test(size=(220, 60)) as pilot:
-        await wait_for(pilot, lambda: len(app.results) == 4 and all(
-            app.results[n].detail is not None for n in ("barman", "starport")), timeout=120)
+        await wait_for(
+            pilot,
+            lambda: len(app.results) == 4 and all(app.results[n].detail is not None for n in ("barman", "starport")),
+            timeout=120,
+        )
         await pilot.pause()
         assert isinstance(app.screen, MainScreen)
         main = assert_harmless(app)
@@ -249,8 +252,10 @@ async def test_hostile_host_text_is_literal_harmless_and_never_crashes_the_tui(h
     assert app.return_code in (None, 0)
 
 
-RUN_LOG_PAYLOAD = (b"\x1b]0;owned\x07title \x1b]52;c;aGVsbG8=\x07clip \x1b[2J\x1b[Hclear "
-                   b"[/] " + LINK.encode() + b" " + CLICK.encode() + b" \xff\x00 end of payload\n")
+RUN_LOG_PAYLOAD = (
+    b"\x1b]0;owned\x07title \x1b]52;c;aGVsbG8=\x07clip \x1b[2J\x1b[Hclear "
+    b"[/] " + LINK.encode() + b" " + CLICK.encode() + b" \xff\x00 end of payload\n"
+)
 
 
 async def test_a_run_log_with_escapes_and_markup_reaches_the_run_view_clean(tmp_path):

@@ -22,8 +22,13 @@ pytestmark = pytest.mark.lab
 
 
 def console(config: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([CONSOLE, *args, "--config", str(config)], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [CONSOLE, *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def state_dir(config: Path) -> Path:
@@ -84,6 +89,7 @@ def test_a_failing_barman_recover_keeps_the_previous_nightly_copy(lab_config, tm
 def test_replay_that_never_becomes_ready_leaves_the_copy_marked_unusable(lab_config, tmp_path):
     def edit(c):
         c["nightly"]["replay"].update(ready_command=["false"], timeout_seconds=3)
+
     cfg = config_variant(lab_config, tmp_path, edit)
     r = console(cfg, "run", "nightly-recover", "--yes")
     try:
@@ -98,8 +104,13 @@ def test_replay_that_never_becomes_ready_leaves_the_copy_marked_unusable(lab_con
 
 
 def slow_ship(lab_config: Path, tmp_path: Path, seconds: int) -> Path:
-    return config_variant(lab_config, tmp_path, lambda c: c["nightly"].update(
-        ship_command=["sh", "-c", f'sleep {seconds}; exec "$0" "$@"', *c["nightly"]["ship_command"]]))
+    return config_variant(
+        lab_config,
+        tmp_path,
+        lambda c: c["nightly"].update(
+            ship_command=["sh", "-c", f'sleep {seconds}; exec "$0" "$@"', *c["nightly"]["ship_command"]]
+        ),
+    )
 
 
 def step_running(config: Path, rid: str, index: int):
@@ -114,8 +125,11 @@ def test_cancel_stops_the_whole_run_and_is_recorded(lab_config, tmp_path):
     wait_for(lambda: step_running(cfg, rid, 5), timeout=120, interval=0.2, what="the ship step")
     c = console(cfg, "runs", "cancel", rid)
     assert c.returncode == 0, c.stderr
-    wait_for(lambda: rid in (l := console(cfg, "runs", "list").stdout) and "cancelled" in l.split(rid)[1].split("\n")[0],
-             timeout=30, what="the run shown as cancelled")
+    wait_for(
+        lambda: rid in (out := console(cfg, "runs", "list").stdout) and "cancelled" in out.split(rid)[1].split("\n")[0],
+        timeout=30,
+        what="the run shown as cancelled",
+    )
     events = [(e["event"], e.get("outcome")) for e in audit_for(cfg, rid)]
     assert ("cancel requested", None) in events and events[-1] == ("finished", "cancelled")
     assert "ship" in (state_dir(cfg) / "runs" / rid / "log").read_text()
@@ -123,8 +137,13 @@ def test_cancel_stops_the_whole_run_and_is_recorded(lab_config, tmp_path):
 
 def test_the_run_survives_its_console_and_is_re_attached(lab_config, tmp_path):
     cfg = slow_ship(lab_config, tmp_path, 5)
-    proc = subprocess.Popen([CONSOLE, "run", "nightly-recover", "--yes", "--config", str(cfg)],
-                            stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [CONSOLE, "run", "nightly-recover", "--yes", "--config", str(cfg)],
+        stdout=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         line = ""
         while " started" not in line:

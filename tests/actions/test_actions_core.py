@@ -23,15 +23,24 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def config(tmp_path):
-    text = (ROOT / "config.example.yml").read_text().replace("state_dir: ~/.local/state/montagu-console",
-                                                             f"state_dir: {tmp_path / 'state'}")
+    text = (
+        (ROOT / "config.example.yml")
+        .read_text()
+        .replace("state_dir: ~/.local/state/montagu-console", f"state_dir: {tmp_path / 'state'}")
+    )
     return parse_config(text, tmp_path / "config.yml")
 
 
 def test_base_backup_plan(config):
     p = plans.plan(config, "base-backup")
-    assert p["steps"] == [{"name": "barman backup", "kind": "command", "host": "annex",
-                           "argv": ["docker", "exec", "barman-montagu", "barman", "backup", "montagu", "--wait"]}]
+    assert p["steps"] == [
+        {
+            "name": "barman backup",
+            "kind": "command",
+            "host": "annex",
+            "argv": ["docker", "exec", "barman-montagu", "barman", "backup", "montagu", "--wait"],
+        }
+    ]
 
 
 def test_nightly_plan_bb8_profile_runs_each_step_itself(config):
@@ -40,8 +49,18 @@ def test_nightly_plan_bb8_profile_runs_each_step_itself(config):
     assert kinds == ["nightly_files", "command", "nightly_files", "replay", "nightly_files", "command"]
     assert [s.get("op") for s in p["steps"]] == ["prepare", None, "move-up", None, "timestamp", None]
     recover = p["steps"][1]["argv"]
-    assert recover == ["docker", "exec", "barman-montagu", "barman", "recover", "--jobs", "4", "montagu", "latest",
-                       "/nightly/dump"]
+    assert recover == [
+        "docker",
+        "exec",
+        "barman-montagu",
+        "barman",
+        "recover",
+        "--jobs",
+        "4",
+        "montagu",
+        "latest",
+        "/nightly/dump",
+    ]
     assert p["steps"][3]["volume"] == "montagu_db_volume" and p["steps"][3]["container"] == "barman-replay-wal"
     assert p["steps"][4]["path"] == "/nightly/.barman-last-restore"
     assert p["steps"][-1]["argv"] == ["bb8", "backup"]
@@ -51,8 +70,9 @@ def test_nightly_plan_bb8_profile_runs_each_step_itself(config):
 def test_nightly_plan_privateer_profile_does_not_ship(config):
     from dataclasses import replace
 
-    cfg = replace(config, nightly=replace(config.nightly, profile="privateer", volume="barman_recover",
-                                          mount="/recover"))
+    cfg = replace(
+        config, nightly=replace(config.nightly, profile="privateer", volume="barman_recover", mount="/recover")
+    )
     steps = plans.plan(cfg, "nightly-recover")["steps"]
     assert steps[-1]["op"] == "timestamp" and steps[1]["argv"][-1] == "/recover/dump"
 
@@ -70,8 +90,9 @@ def test_typed_confirmations(config):
 
 
 def test_rsync_progress2_lines_split_on_carriage_returns():
-    chunk = ("  1,234,567  12%   85.30MB/s    0:01:23 (xfr#1, ir-chk=10/20)\r"
-             "  9,999,999  42%   85.30MB/s    0:00:30 (xfr#2)")
+    chunk = (
+        "  1,234,567  12%   85.30MB/s    0:01:23 (xfr#1, ir-chk=10/20)\r  9,999,999  42%   85.30MB/s    0:00:30 (xfr#2)"
+    )
     lines = split_lines(chunk)
     assert len(lines) == 2
     p = parse_line(lines[-1])
@@ -119,11 +140,14 @@ def test_lock_is_single_flight(tmp_path):
 
 def test_a_released_lock_is_free_while_its_process_still_runs(tmp_path):
     """A supervisor alone in its group gives the lock up before it says the run is over."""
-    code = ("import sys, time; from montagu_console.actions import locks; "
-            "l = locks.acquire(sys.argv[1], 'restore', 'science'); l.release(); print('released', flush=True); "
-            "time.sleep(60)")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    code = (
+        "import sys, time; from montagu_console.actions import locks; "
+        "l = locks.acquire(sys.argv[1], 'restore', 'science'); l.release(); print('released', flush=True); "
+        "time.sleep(60)"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         assert proc.stdout.readline().strip() == "released"
         assert locks.holder(tmp_path, "restore", "science") is None

@@ -10,7 +10,7 @@ import os
 import re
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -35,9 +35,11 @@ def act_lab(lab) -> Lab:
 
 # --- helpers ---------------------------------------------------------------------------------------
 
+
 def run(argv, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL, **kw)
+    return subprocess.run(
+        [str(a) for a in argv], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, **kw
+    )
 
 
 def bb8(lab: Lab, side: str, *args: str) -> subprocess.CompletedProcess:
@@ -83,8 +85,9 @@ def wait_container(lab: Lab, name: str, timeout: float = 30) -> None:
 
 # --- bb8 -------------------------------------------------------------------------------------------
 
+
 def test_bb8_backup_writes_metadata_and_carries_the_nightly_timestamp(act_lab: Lab) -> None:
-    stamp = act_lab.set_nightly_timestamp(datetime.now(timezone.utc))
+    stamp = act_lab.set_nightly_timestamp(datetime.now(UTC))
     before = datetime.fromisoformat(json.loads(metadata_path(act_lab).read_text())["last_backup"])
     logs_before = set((act_lab.annex_dir / "bb8" / "logs").iterdir())
 
@@ -92,10 +95,14 @@ def test_bb8_backup_writes_metadata_and_carries_the_nightly_timestamp(act_lab: L
 
     assert r.returncode == 0, r.stdout + r.stderr
     lines = r.stderr.splitlines()
-    assert lines[:3] == ["INFO    Backing up targets to Starport. Output will be logged to /bb8/logs/",
-                         "INFO    Backing up to 127.0.0.1: ", "INFO    - Named volume: barman_to_starport"]
-    assert (f"INFO    Backing up to {act_lab.sci_user}@127.0.0.1:~/starport/barman_to_starport/data/ "
-            "from montagu_db_volume") in lines
+    assert lines[:3] == [
+        "INFO    Backing up targets to Starport. Output will be logged to /bb8/logs/",
+        "INFO    Backing up to 127.0.0.1: ",
+        "INFO    - Named volume: barman_to_starport",
+    ]
+    assert (
+        f"INFO    Backing up to {act_lab.sci_user}@127.0.0.1:~/starport/barman_to_starport/data/ from montagu_db_volume"
+    ) in lines
     assert "montagu_db_volume/.barman-last-restore\n" in r.stderr  # rsync -v names the changed file
     meta = json.loads(metadata_path(act_lab).read_text())
     assert set(meta) == {"last_backup", "instance_guid"} and meta["instance_guid"] == MACHINE_ID
@@ -108,9 +115,12 @@ def test_bb8_backup_writes_metadata_and_carries_the_nightly_timestamp(act_lab: L
     assert re.fullmatch(r"bb8_\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\.log", new_log.name)
     text = new_log.read_text().splitlines()
     assert text[0].endswith("    INFO    " + "*" * 60) and all(BB8_LOG_LINE.match(line) for line in text[:5])
-    assert any("DEBUG    Running rsync in docker with: rsync -r -v -e ssh -o Compression=no" in line
-               and "--perms --delete --info=progress2 --times montagu_db_volume" in line
-               and line.endswith(" --relative") for line in text)
+    assert any(
+        "DEBUG    Running rsync in docker with: rsync -r -v -e ssh -o Compression=no" in line
+        and "--perms --delete --info=progress2 --times montagu_db_volume" in line
+        and line.endswith(" --relative")
+        for line in text
+    )
     listed = bb8(act_lab, "annex", "log", "list", "--limit=1")
     assert listed.returncode == 0 and listed.stdout.splitlines()[0] == new_log.name
     shown = bb8(act_lab, "annex", "log", "show")
@@ -119,8 +129,7 @@ def test_bb8_backup_writes_metadata_and_carries_the_nightly_timestamp(act_lab: L
 
 
 def test_second_bb8_fails_on_the_container_name_and_the_console_refuses(act_lab: Lab) -> None:
-    first = subprocess.Popen([act_lab.bb8_annex, "backup"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True)
+    first = subprocess.Popen([act_lab.bb8_annex, "backup"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         wait_container(act_lab, "bb8")
         assert act_lab.docker("pause", "bb8").returncode == 0  # hold it mid-run
@@ -162,7 +171,7 @@ def test_bb8_rsync_failure_is_retried_5_times_then_exits_255(act_lab: Lab) -> No
     meta = metadata_path(act_lab).read_bytes()
     target = act_lab.starport_dir / "barman_to_starport" / "data" / "montagu_db_volume"
     owner = target.stat()
-    act_lab.set_nightly_timestamp(datetime.now(timezone.utc))  # something for rsync to write
+    act_lab.set_nightly_timestamp(datetime.now(UTC))  # something for rsync to write
     os.chown(target, 0, 0)  # the starport refuses the write (not the SSH user's): rsync exits 23
     target.chmod(0o755)
     try:
@@ -171,11 +180,17 @@ def test_bb8_rsync_failure_is_retried_5_times_then_exits_255(act_lab: Lab) -> No
         os.chown(target, owner.st_uid, owner.st_gid)
         target.chmod(owner.st_mode & 0o7777)
     assert r.returncode == 255, r.stdout + r.stderr
-    assert r.stdout.splitlines() == ["Rsync failed with code 23", "trying again... 2/5",
-                                     "Rsync failed with code 23", "trying again... 3/5",
-                                     "Rsync failed with code 23", "trying again... 4/5",
-                                     "Rsync failed with code 23", "trying again... 5/5",
-                                     "Rsync failed with code 23"]
+    assert r.stdout.splitlines() == [
+        "Rsync failed with code 23",
+        "trying again... 2/5",
+        "Rsync failed with code 23",
+        "trying again... 3/5",
+        "Rsync failed with code 23",
+        "trying again... 4/5",
+        "Rsync failed with code 23",
+        "trying again... 5/5",
+        "Rsync failed with code 23",
+    ]
     assert "ERROR    An error occurred:" in r.stderr and "Exception: rsync failed too many times" in r.stderr
     assert metadata_path(act_lab).read_bytes() == meta  # written only after a good rsync
     assert bb8(act_lab, "annex", "backup").returncode == 0
@@ -215,17 +230,23 @@ def test_bb8_status_json_and_text(act_lab: Lab) -> None:
 
 def test_bb8_restore_into_science_then_montagu_db_answers(act_lab: Lab, tmp_path: Path) -> None:
     act_lab.stop_science()
-    wipe = act_lab.docker("run", "--rm", "-v", "science_db_volume:/v", "montagu-lab/postgres:host",
-                          "sh", "-c", "rm -rf /v/* /v/.[!.]*")
+    wipe = act_lab.docker(
+        "run", "--rm", "-v", "science_db_volume:/v", "montagu-lab/postgres:host", "sh", "-c", "rm -rf /v/* /v/.[!.]*"
+    )
     assert wipe.returncode == 0, wipe.stderr
     r = bb8(act_lab, "science", "restore")
     assert r.returncode == 0, r.stdout + r.stderr
     lines = r.stderr.splitlines()
-    assert lines[:4] == ["INFO    Restoring targets from Starport. Output will be logged to /bb8/logs/",
-                         "INFO    Restoring from 127.0.0.1: ", "INFO    Remote directory: ~/starport/",
-                         "INFO    - Named volume: main_db_restore"]
-    assert (f"INFO    Restoring from {act_lab.sci_user}@127.0.0.1:~/starport/main_db_restore/data/"
-            "montagu_db_volume/ to science_db_volume") in lines
+    assert lines[:4] == [
+        "INFO    Restoring targets from Starport. Output will be logged to /bb8/logs/",
+        "INFO    Restoring from 127.0.0.1: ",
+        "INFO    Remote directory: ~/starport/",
+        "INFO    - Named volume: main_db_restore",
+    ]
+    assert (
+        f"INFO    Restoring from {act_lab.sci_user}@127.0.0.1:~/starport/main_db_restore/data/"
+        "montagu_db_volume/ to science_db_volume"
+    ) in lines
     data = act_lab.volume_path("science_db_volume")
     assert (data / "PG_VERSION").stat().st_uid == 0  # written by root, as by the real bb8
     nightly = in_volume(act_lab, "montagu_db_volume", ".barman-last-restore").read_text()
@@ -238,8 +259,9 @@ def test_bb8_restore_into_science_then_montagu_db_answers(act_lab: Lab, tmp_path
     config = json.loads((act_lab.science_dir / "bb8" / "config.json").read_text())
     config["targets"][0]["volume"] = "bb8_test_volume"
     (tmp_path / "config.json").write_text(json.dumps(config))
-    wrapper = act_lab.bb8_science.read_text().replace(f"{act_lab.science_dir / 'bb8' / 'config.json'}:",
-                                                      f"{tmp_path / 'config.json'}:")
+    wrapper = act_lab.bb8_science.read_text().replace(
+        f"{act_lab.science_dir / 'bb8' / 'config.json'}:", f"{tmp_path / 'config.json'}:"
+    )
     (tmp_path / "bb8").write_text(wrapper)
     try:
         r = run(["sh", tmp_path / "bb8", "restore"])
@@ -252,19 +274,22 @@ def test_bb8_restore_into_science_then_montagu_db_answers(act_lab: Lab, tmp_path
 
 # --- privateer -------------------------------------------------------------------------------------
 
+
 def test_privateer_restore_dry_run_success_and_failure(act_lab: Lab) -> None:
-    dry = privateer(act_lab, "restore", "barman_recover", "--server=annex", "--to-volume", "privateer_test",
-                    "--dry-run")
+    dry = privateer(
+        act_lab, "restore", "barman_recover", "--server=annex", "--to-volume", "privateer_test", "--dry-run"
+    )
     assert dry.returncode == 0 and "Command to manually run restore:" in dry.stdout
-    assert ("rsync -av --delete annex:/privateer/local/barman_recover/ /privateer/volumes/privateer_test/"
-            in dry.stdout)
+    assert "rsync -av --delete annex:/privateer/local/barman_recover/ /privateer/volumes/privateer_test/" in dry.stdout
     assert act_lab.docker("volume", "inspect", "privateer_test").returncode != 0  # nothing done
     try:
         r = privateer(act_lab, "restore", "barman_recover", "--server=annex", "--to-volume", "privateer_test")
         assert r.returncode == 0, r.stdout + r.stderr
         out = r.stdout.splitlines()
-        assert out[:2] == ["Restoring 'barman_recover' from 'annex' to 'privateer_test'",
-                           "Restore command started. To stream progress, run:"]
+        assert out[:2] == [
+            "Restoring 'barman_recover' from 'annex' to 'privateer_test'",
+            "Restore command started. To stream progress, run:",
+        ]
         assert out[2].startswith("  docker logs -f ")
         assert out[3] == "Restore completed successfully! Container logs:"
         assert out[4].startswith("(ommitting ") and len(out[5:]) == 10 and "total size is" in out[-1]
@@ -275,8 +300,7 @@ def test_privateer_restore_dry_run_success_and_failure(act_lab: Lab) -> None:
 
         act_lab.stop_sshd()
         try:
-            failed = privateer(act_lab, "restore", "barman_recover", "--server=annex", "--to-volume",
-                               "privateer_test")
+            failed = privateer(act_lab, "restore", "barman_recover", "--server=annex", "--to-volume", "privateer_test")
         finally:
             act_lab.start_sshd()
         assert failed.returncode == 1
@@ -293,6 +317,7 @@ def test_privateer_restore_dry_run_success_and_failure(act_lab: Lab) -> None:
 
 # --- the console's actions on the lab ----------------------------------------------------------------
 
+
 def test_lab_writes_and_archives_wal_while_it_runs(act_lab: Lab) -> None:
     assert next(c for c in lab_status(act_lab.lab_dir) if c["name"] == "writer")["running"]
     assert act_lab.psql("show archive_timeout") == "1min"
@@ -304,7 +329,7 @@ def test_lab_writes_and_archives_wal_while_it_runs(act_lab: Lab) -> None:
 
 
 def test_console_nightly_recover_ships_a_fresh_copy(act_lab: Lab) -> None:
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     r = console(act_lab.config_path, "run", "nightly-recover", "--yes")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "barman-replay-wal: `sh -c" in r.stdout and "succeeded" in r.stdout
@@ -347,7 +372,7 @@ def test_console_privateer_profile_end_to_end(act_lab: Lab) -> None:
     r = console(config, "run", "nightly-recover", "--yes")
     assert r.returncode == 0, r.stdout + r.stderr
     stamp = parse_stamp(in_volume(act_lab, "barman_recover", ".barman-last-restore").read_text())
-    assert (datetime.now(timezone.utc) - stamp).total_seconds() < 120
+    assert (datetime.now(UTC) - stamp).total_seconds() < 120
     r = console(config, "run", "restore", "--yes")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Restoring 'barman_recover' from 'annex' to 'science_db_volume'" in r.stdout

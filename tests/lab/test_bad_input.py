@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import config_variant as variant, run_check
+from tests.conftest import config_variant as variant
+from tests.conftest import run_check
 
 pytestmark = pytest.mark.lab
 
@@ -39,6 +40,7 @@ def test_barman_timing_out(lab_config, tmp_path):
     def edit(c):
         c["barman"].update(command=["sh", "-c", "sleep 30", "barman"], container=None)
         c["timeouts"] = {"command_seconds": 2}
+
     rc, doc, _ = run_check(variant(lab_config, tmp_path, edit), "--json", timeout=60)
     assert rc == 3
     assert_only(doc, {"barman", "wal"}, "UNKNOWN", "timed out after 2")
@@ -46,16 +48,22 @@ def test_barman_timing_out(lab_config, tmp_path):
 
 def test_barman_printing_non_json(lab_config, tmp_path):
     body = 'case "$1" in --version) echo "3.19.1 Barman by EnterpriseDB";; *) echo "ERROR: not json at all";; esac'
-    cfg = variant(lab_config, tmp_path, lambda c: c["barman"].update(command=[fake_barman(tmp_path, body)],
-                                                                      container=None))
+    cfg = variant(
+        lab_config, tmp_path, lambda c: c["barman"].update(command=[fake_barman(tmp_path, body)], container=None)
+    )
     rc, doc, _ = run_check(cfg, "--json")
     assert rc == 3
     assert_only(doc, {"barman", "wal"}, "UNKNOWN", "output is not JSON")
 
 
 def test_unknown_barman_version(lab_config, tmp_path):
-    cfg = variant(lab_config, tmp_path, lambda c: c["barman"].update(
-        command=[fake_barman(tmp_path, 'echo "2.19 Barman by 2ndQuadrant"')], container=None))
+    cfg = variant(
+        lab_config,
+        tmp_path,
+        lambda c: c["barman"].update(
+            command=[fake_barman(tmp_path, 'echo "2.19 Barman by 2ndQuadrant"')], container=None
+        ),
+    )
     rc, doc, _ = run_check(cfg, "--json")
     assert rc == 3
     assert_only(doc, {"barman", "wal"}, "UNKNOWN", "barman 2.19 is not a supported version")
@@ -66,6 +74,7 @@ def test_docker_daemon_down(lab_config, tmp_path):
         for h in c["hosts"].values():
             if "docker" in h:
                 h["docker"] = f"unix://{tmp_path}/no-docker.sock"
+
     rc, doc, _ = run_check(variant(lab_config, tmp_path, edit), "--json")
     assert rc == 3
     for name in ("barman", "wal", "restore"):
@@ -74,8 +83,11 @@ def test_docker_daemon_down(lab_config, tmp_path):
 
 
 def test_wrong_host_key_is_rejected(lab, lab_config, tmp_path):
-    cfg = variant(lab_config, tmp_path, lambda c: c["hosts"]["starport"].update(
-        known_hosts=str(Path(lab.ssh_dir) / "known_hosts.wrong")))
+    cfg = variant(
+        lab_config,
+        tmp_path,
+        lambda c: c["hosts"]["starport"].update(known_hosts=str(Path(lab.ssh_dir) / "known_hosts.wrong")),
+    )
     rc, doc, _ = run_check(cfg, "--json")
     assert rc == 3
     assert_only(doc, {"starport"}, "UNKNOWN", "host key")
@@ -85,7 +97,7 @@ def test_unknown_host_key_is_rejected(lab_config, tmp_path):
     empty = tmp_path / "empty_known_hosts"
     empty.write_text("")
     cfg = variant(lab_config, tmp_path, lambda c: c["hosts"]["starport"].update(known_hosts=str(empty)))
-    rc, doc, _ = run_check(cfg, "--json")
+    _rc, doc, _ = run_check(cfg, "--json")
     assert_only(doc, {"starport"}, "UNKNOWN", "host key")
 
 
@@ -93,7 +105,9 @@ def test_missing_metadata(lab, lab_config, tmp_path):
     cfg = variant(lab_config, tmp_path, lambda c: c["starport"].update(targets=["barman_to_starport", "orderly"]))
     rc, doc, _ = run_check(cfg, "--json")
     s = doc["panels"]["starport"]
-    assert rc == 2 and s["status"] == "CRITICAL" and "orderly" in s["summary"] and "metadata.json missing" in s["summary"]
+    assert (
+        rc == 2 and s["status"] == "CRITICAL" and "orderly" in s["summary"] and "metadata.json missing" in s["summary"]
+    )
 
 
 @pytest.mark.parametrize("text,needle", [("", "config file is empty"), ("hosts: [", "not valid YAML")])

@@ -7,7 +7,7 @@ status with a clear summary, repairs it and checks the panel is OK again.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.lab
 
 
 def panel(config, name):
-    rc, doc, err = run_check(config, "--json", "--panel", name)
+    _rc, doc, err = run_check(config, "--json", "--panel", name)
     assert isinstance(doc, dict), err
     return doc["panels"][name]
 
@@ -76,7 +76,7 @@ def test_postgres_stopped_turns_barman_critical_and_back(lab, lab_config):
 
 
 def test_old_nightly_copy_warns_then_goes_critical(lab, lab_config):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     original = panel(lab_config, "starport")["facts"]["nightly_restored_at"]
     try:
         lab.set_nightly_timestamp(now - timedelta(hours=30))
@@ -91,7 +91,7 @@ def test_old_nightly_copy_warns_then_goes_critical(lab, lab_config):
 
 
 def test_old_starport_metadata_then_corrupt_then_repaired(lab, lab_config):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     try:
         lab.write_starport_metadata("barman_to_starport", now - timedelta(hours=30))
         p = panel(lab_config, "starport")
@@ -110,7 +110,7 @@ def test_starport_copy_older_than_the_nightly_copy(lab, lab_config):
     """A new nightly copy that has not been shipped yet: the starport lags behind it."""
     original = panel(lab_config, "starport")["facts"]["nightly_restored_at"]
     try:
-        lab.set_nightly_timestamp(datetime.now(timezone.utc))
+        lab.set_nightly_timestamp(datetime.now(UTC))
         p = panel(lab_config, "starport")
         assert p["status"] == "WARNING" and "barman_to_starport is older than the nightly copy" in p["summary"]
     finally:

@@ -7,20 +7,25 @@ import os
 import re
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import config_variant as variant, CONSOLE, run_check, wait_for
+from tests.conftest import CONSOLE, run_check, wait_for
+from tests.conftest import config_variant as variant
 
 pytestmark = pytest.mark.lab
 
 
 def console(config: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([CONSOLE, *args, "--config", str(config)], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [CONSOLE, *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def drill_dir(config: Path, output: str) -> Path:
@@ -66,8 +71,15 @@ def test_full_drill_bb8_profile(lab, lab_config):
 def test_full_drill_privateer_profile(lab, lab_config, tmp_path):
     def edit(c):
         c["science"]["profile"] = "privateer"
-        c["science"]["restore_command"] = [str(Path(lab.lab_dir) / "science" / "bin" / "privateer"), "restore",
-                                           "barman_recover", "--server=annex", "--to-volume", c["science"]["volume"]]
+        c["science"]["restore_command"] = [
+            str(Path(lab.lab_dir) / "science" / "bin" / "privateer"),
+            "restore",
+            "barman_recover",
+            "--server=annex",
+            "--to-volume",
+            c["science"]["volume"],
+        ]
+
     cfg = variant(lab_config, tmp_path, edit)
     r = console(cfg, "run", "drill", "--yes")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -76,8 +88,10 @@ def test_full_drill_privateer_profile(lab, lab_config, tmp_path):
 
 def test_failing_verification_exits_1_and_names_the_query(lab_config, tmp_path):
     def edit(c):
-        c["science"]["verify"] = [{"name": "a million accesses", "sql": "SELECT count(*) FROM api_access_log",
-                                   "expect": ">= 1000000"}]
+        c["science"]["verify"] = [
+            {"name": "a million accesses", "sql": "SELECT count(*) FROM api_access_log", "expect": ">= 1000000"}
+        ]
+
     cfg = variant(lab_config, tmp_path, edit)
     r = console(cfg, "run", "drill", "--yes")
     assert r.returncode == 1, r.stdout + r.stderr
@@ -97,8 +111,13 @@ def test_read_only_drill_is_refused_before_any_step(lab_config):
 
 def slow_restore(lab_config: Path, tmp_path: Path, seconds: int) -> Path:
     def edit(c):
-        c["science"]["restore_command"] = ["sh", "-c", f'sleep {seconds}; exec "$0" "$@"',
-                                           *c["science"]["restore_command"]]
+        c["science"]["restore_command"] = [
+            "sh",
+            "-c",
+            f'sleep {seconds}; exec "$0" "$@"',
+            *c["science"]["restore_command"],
+        ]
+
     return variant(lab_config, tmp_path, edit)
 
 
@@ -114,8 +133,11 @@ def test_drill_killed_mid_restore_resumes_without_repeating_steps(lab_config, tm
 
     rec = wait_for(restoring, timeout=120, interval=0.2, what="the drill's restore step")
     os.killpg(rec["pid"], signal.SIGKILL)  # the machine "reboots": no cleanup at all
-    wait_for(lambda: "interrupted" in console(cfg, "drills", "list").stdout, timeout=30,
-             what="the drill shown as interrupted")
+    wait_for(
+        lambda: "interrupted" in console(cfg, "drills", "list").stdout,
+        timeout=30,
+        what="the drill shown as interrupted",
+    )
     r = console(cfg, "run", "drill", "--resume")
     assert r.returncode == 0, r.stdout + r.stderr
     report = json.loads((run_dir / "report.json").read_text())

@@ -13,9 +13,9 @@ import re
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
@@ -67,14 +67,17 @@ def test_config_points_at_the_lab(smoke_lab: Lab) -> None:
 
 def test_barman_check_is_all_ok_through_docker_exec(smoke_lab: Lab) -> None:
     config = yaml.safe_load(smoke_lab.config_path.read_text())
-    result = subprocess.run([*config["barman"]["command"], "-f", "json", "check", "montagu"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [*config["barman"]["command"], "-f", "json", "check", "montagu"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout
     checks = json.loads(result.stdout)["montagu"]
     assert {name: c["status"] for name, c in checks.items() if c["status"] != "OK"} == {}
     backups = json.loads(smoke_lab.barman("-f", "json", "list-backups", "montagu").stdout)["montagu"]
     assert [b["status"] for b in backups] == ["DONE"]
-    assert smoke_lab.psql("select count(*) from pg_stat_replication where application_name = 'barman_receive_wal'") == "1"
+    assert (
+        smoke_lab.psql("select count(*) from pg_stat_replication where application_name = 'barman_receive_wal'") == "1"
+    )
 
 
 def test_nightly_copy_has_its_timestamp(smoke_lab: Lab) -> None:
@@ -100,7 +103,7 @@ def test_starport_metadata_in_bb8_format(smoke_lab: Lab) -> None:
 
 
 def test_lab_exercised_the_standins(smoke_lab: Lab) -> None:
-    assert [p.name for p in (smoke_lab.annex_dir / "bb8" / "logs").iterdir()][0].startswith("bb8_")
+    assert next(p.name for p in (smoke_lab.annex_dir / "bb8" / "logs").iterdir()).startswith("bb8_")
     assert len(list((smoke_lab.science_dir / "bb8" / "logs").iterdir())) == 1
     for exe in (smoke_lab.bb8_annex, smoke_lab.bb8_science, smoke_lab.privateer_science):
         assert os.access(exe, os.X_OK)
@@ -127,15 +130,41 @@ def test_science_database_accepts_queries(smoke_lab: Lab) -> None:
 
 
 def test_ssh_login_and_host_key_rejection(smoke_lab: Lab) -> None:
-    base = ["ssh", "-F", "/dev/null", "-p", str(smoke_lab.ssh_port), "-i", str(smoke_lab.client_key),
-            "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "GlobalKnownHostsFile=/dev/null"]
-    ok = subprocess.run([*base, "-o", f"UserKnownHostsFile={smoke_lab.known_hosts}", f"{smoke_lab.sci_user}@127.0.0.1",
-                         "cat starport/main_db_restore/meta/metadata.json; echo $DOCKER_HOST"],
-                        capture_output=True, text=True, timeout=30)
+    base = [
+        "ssh",
+        "-F",
+        "/dev/null",
+        "-p",
+        str(smoke_lab.ssh_port),
+        "-i",
+        str(smoke_lab.client_key),
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+    ]
+    ok = subprocess.run(
+        [
+            *base,
+            "-o",
+            f"UserKnownHostsFile={smoke_lab.known_hosts}",
+            f"{smoke_lab.sci_user}@127.0.0.1",
+            "cat starport/main_db_restore/meta/metadata.json; echo $DOCKER_HOST",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert ok.returncode == 0, ok.stderr
     assert '"instance_guid"' in ok.stdout and smoke_lab.docker_host in ok.stdout
-    wrong = subprocess.run([*base, "-o", f"UserKnownHostsFile={smoke_lab.known_hosts_wrong}",
-                            f"{smoke_lab.sci_user}@127.0.0.1", "true"], capture_output=True, text=True, timeout=30)
+    wrong = subprocess.run(
+        [*base, "-o", f"UserKnownHostsFile={smoke_lab.known_hosts_wrong}", f"{smoke_lab.sci_user}@127.0.0.1", "true"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert wrong.returncode == 255
     assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in wrong.stderr
 
@@ -158,8 +187,15 @@ def test_state_changes_show_in_status(smoke_lab: Lab) -> None:
 
 def test_running_lab_is_reused_quickly(smoke_lab: Lab) -> None:
     components = lab_status(LAB_DIR)
-    assert [c["name"] for c in components] == ["dockerd", "postgres-primary", "receive-wal", "barman-montagu",
-                                               "montagu-db", "sshd", "writer"]
+    assert [c["name"] for c in components] == [
+        "dockerd",
+        "postgres-primary",
+        "receive-wal",
+        "barman-montagu",
+        "montagu-db",
+        "sshd",
+        "writer",
+    ]
     assert all(c["running"] for c in components), components
     started = time.monotonic()
     lines: list[str] = []
@@ -195,8 +231,12 @@ def test_lab_down_leaves_nothing_running(smoke_lab: Lab) -> None:
 
     lab_down(LAB_DIR)
 
-    markers = {"dockerd": str(smoke_lab.docker_socket), "postgres_primary": "postgres", "sshd": str(smoke_lab.sshd_config),
-               "writer": "montagu_console.lab.writer"}
+    markers = {
+        "dockerd": str(smoke_lab.docker_socket),
+        "postgres_primary": "postgres",
+        "sshd": str(smoke_lab.sshd_config),
+        "writer": "montagu_console.lab.writer",
+    }
     assert all(recorded[name] for name in markers)
     assert [name for name, marker in markers.items() if pid_running(recorded[name], marker)] == []
     assert pids_with(f"{smoke_lab.docker_exec_root}/containerd/") == []

@@ -47,8 +47,10 @@ def ensure_user() -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(SSH_USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--create-home", "--home-dir", str(SSH_HOME),
-                        "--shell", "/bin/sh", SSH_USER], check=True)
+        subprocess.run(
+            ["useradd", "--system", "--create-home", "--home-dir", str(SSH_HOME), "--shell", "/bin/sh", SSH_USER],
+            check=True,
+        )
         subprocess.run(["usermod", "-p", "*", SSH_USER], check=True)  # sshd with UsePAM no refuses '!'
         return pwd.getpwnam(SSH_USER)
 
@@ -69,8 +71,9 @@ class Sshd:
     proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-f", str(self.dir / "sshd_config"),
-                                      "-E", str(self.dir / "sshd.log")])
+        self.proc = subprocess.Popen(
+            ["/usr/sbin/sshd", "-D", "-f", str(self.dir / "sshd_config"), "-E", str(self.dir / "sshd.log")]
+        )
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             try:
@@ -92,8 +95,16 @@ class Sshd:
         self.proc = None
 
     def config(self, **changes) -> HostConfig:
-        base = HostConfig(name="science", transport="ssh", host="127.0.0.1", port=self.port, user=self.user,
-                          key_file=str(self.client_key), known_hosts=str(self.known_hosts), connect_timeout=3.0)
+        base = HostConfig(
+            name="science",
+            transport="ssh",
+            host="127.0.0.1",
+            port=self.port,
+            user=self.user,
+            key_file=str(self.client_key),
+            known_hosts=str(self.known_hosts),
+            connect_timeout=3.0,
+        )
         return dataclasses.replace(base, **changes)
 
 
@@ -133,9 +144,17 @@ PermitRootLogin no
 Subsystem sftp {SFTP_SERVER}
 """)
     subprocess.run(["/usr/sbin/sshd", "-t", "-f", str(d / "sshd_config")], check=True)
-    server = Sshd(dir=d, port=port, user=SSH_USER, home=Path(user.pw_dir), client_key=d / "client_key",
-                  other_key=d / "other_key", known_hosts=d / "known_hosts",
-                  wrong_known_hosts=d / "wrong_known_hosts", empty_known_hosts=d / "empty_known_hosts")
+    server = Sshd(
+        dir=d,
+        port=port,
+        user=SSH_USER,
+        home=Path(user.pw_dir),
+        client_key=d / "client_key",
+        other_key=d / "other_key",
+        known_hosts=d / "known_hosts",
+        wrong_known_hosts=d / "wrong_known_hosts",
+        empty_known_hosts=d / "empty_known_hosts",
+    )
     server.start()
     yield server
     server.stop()

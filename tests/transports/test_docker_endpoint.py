@@ -51,12 +51,20 @@ class DockerLab:
         self.created = f"montagu-test-created-{tag}"
 
     def up(self) -> None:
-        self.api.import_image_from_data(busybox_rootfs(), repository=self.image.split(":")[0],
-                                        tag=self.image.split(":")[1], changes=['CMD ["/bin/sh"]'])
+        self.api.import_image_from_data(
+            busybox_rootfs(),
+            repository=self.image.split(":")[0],
+            tag=self.image.split(":")[1],
+            changes=['CMD ["/bin/sh"]'],
+        )
         self.api.create_volume(self.volume)
-        self._container(self.running, "/data",
-                        "echo hello > /tmp/probe.txt; ln -s probe.txt /tmp/link; head -c 5000 /dev/zero > /tmp/big;"
-                        " echo started; echo warn >&2; exec sleep 600", start=True)
+        self._container(
+            self.running,
+            "/data",
+            "echo hello > /tmp/probe.txt; ln -s probe.txt /tmp/link; head -c 5000 /dev/zero > /tmp/big;"
+            " echo started; echo warn >&2; exec sleep 600",
+            start=True,
+        )
         self._container(self.exited, "/backup", "echo bye > /tmp/last.txt; echo one; echo two; exit 3", start=True)
         self._container(self.created, None, "true", start=False)
         self.api.wait(self.exited, timeout=20)
@@ -67,8 +75,12 @@ class DockerLab:
 
     def _container(self, name: str, mount: str | None, script: str, *, start: bool) -> None:
         binds = {self.volume: {"bind": mount, "mode": "rw"}} if mount else None
-        self.api.create_container(self.image, ["sh", "-c", script], name=name,
-                                  host_config=self.api.create_host_config(binds=binds, network_mode="none"))
+        self.api.create_container(
+            self.image,
+            ["sh", "-c", script],
+            name=name,
+            host_config=self.api.create_host_config(binds=binds, network_mode="none"),
+        )
         if start:
             self.api.start(name)
 
@@ -76,8 +88,10 @@ class DockerLab:
         for name in (self.running, self.exited, self.created):
             with contextlib.suppress(docker.errors.NotFound):
                 self.api.remove_container(name, force=True)
-        for remove in (lambda: self.api.remove_volume(self.volume, force=True),
-                       lambda: self.api.remove_image(self.image, force=True)):
+        for remove in (
+            lambda: self.api.remove_volume(self.volume, force=True),
+            lambda: self.api.remove_image(self.image, force=True),
+        ):
             with contextlib.suppress(docker.errors.NotFound):
                 remove()
 
@@ -122,7 +136,13 @@ async def test_state_of_running_exited_created_and_missing_containers(dlab, dock
     running = await dock.container_state(dlab.running)
     assert isinstance(running, ContainerState)
     assert (running.name, running.status, running.running, running.exit_code, running.finished_at, running.image) == (
-        dlab.running, "running", True, None, None, dlab.image)
+        dlab.running,
+        "running",
+        True,
+        None,
+        None,
+        dlab.image,
+    )
     assert now - timedelta(minutes=5) < running.started_at <= now + timedelta(seconds=5)
 
     exited = await dock.container_state(dlab.exited)
@@ -132,7 +152,12 @@ async def test_state_of_running_exited_created_and_missing_containers(dlab, dock
 
     created = await dock.container_state(dlab.created)
     assert (created.status, created.running, created.exit_code, created.started_at, created.finished_at) == (
-        "created", False, None, None, None)
+        "created",
+        False,
+        None,
+        None,
+        None,
+    )
 
     assert await dock.container_state(dlab.running + "-nope") is None
 
@@ -165,10 +190,13 @@ async def test_read_file_in_container_errors(dlab, dock):
 
 
 async def test_containers_with_volume(dlab, dock):
-    assert await dock.containers_with_volume(dlab.volume) == sorted([
-        VolumeMount(dlab.running, "/data", True),
-        VolumeMount(dlab.exited, "/backup", False),
-    ], key=lambda m: m.container)
+    assert await dock.containers_with_volume(dlab.volume) == sorted(
+        [
+            VolumeMount(dlab.running, "/data", True),
+            VolumeMount(dlab.exited, "/backup", False),
+        ],
+        key=lambda m: m.container,
+    )
     assert await dock.containers_with_volume(dlab.volume + "-nope") == []
 
 
@@ -238,6 +266,7 @@ async def test_hung_daemon_times_out_without_blocking_others(tmp_path):
 
 # docker-py's own ssh:// support (paramiko), checked against the test sshd: no daemon needed.
 
+
 def docker_ssh_url(sshd) -> str:
     return f"ssh://{sshd.user}@127.0.0.1:{sshd.port}"
 
@@ -246,8 +275,9 @@ async def test_docker_ssh_refuses_unknown_host_key(sshd, isolated_home):
     d = DockerEndpoint("annex", docker_ssh_url(sshd), timeout=5)
     with pytest.raises(TransportError) as e:
         await d.ping()
-    assert str(e.value) == (f"annex: docker {docker_ssh_url(sshd)}: "
-                            "ssh host key not in ~/.ssh/known_hosts (refusing unknown host)")
+    assert str(e.value) == (
+        f"annex: docker {docker_ssh_url(sshd)}: ssh host key not in ~/.ssh/known_hosts (refusing unknown host)"
+    )
     assert not (isolated_home / ".ssh" / "known_hosts").exists()  # nothing was added
     await d.close()
 

@@ -60,6 +60,11 @@ async def test_close_releases_everything_and_later_use_starts_afresh(pool):
 
 def test_paramiko_and_docker_are_imported_lazily():
     code = "import sys, montagu_console.transports; print(sorted({'paramiko', 'docker'} & set(sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[2]).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    ).stdout
     assert out.strip() == "[]"

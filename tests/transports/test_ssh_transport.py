@@ -36,8 +36,11 @@ async def test_run_returns_output_and_exit_status(ssh, sshd):
 
 
 async def test_run_passes_input_and_reads_both_large_streams(ssh):
-    r = await ssh.run(["sh", "-c", "cat; head -c 300000 /dev/zero | tr '\\0' e >&2; head -c 300000 /dev/zero"],
-                      input="from stdin\n", timeout=10)
+    r = await ssh.run(
+        ["sh", "-c", "cat; head -c 300000 /dev/zero | tr '\\0' e >&2; head -c 300000 /dev/zero"],
+        input="from stdin\n",
+        timeout=10,
+    )
     assert r.returncode == 0
     assert r.stdout.startswith("from stdin\n") and len(r.stdout) == 11 + 300000
     assert r.stderr == "e" * 300000
@@ -81,8 +84,10 @@ async def test_unknown_host_key_is_rejected_and_not_added(sshd):
     t = SSHTransport(sshd.config(known_hosts=str(sshd.empty_known_hosts)))
     with pytest.raises(TransportError) as e:
         await t.run(["true"], timeout=5)
-    assert str(e.value) == (f"science: ssh {sshd.user}@127.0.0.1:{sshd.port}: host key not in "
-                            f"{sshd.empty_known_hosts} (refusing unknown host)")
+    assert str(e.value) == (
+        f"science: ssh {sshd.user}@127.0.0.1:{sshd.port}: host key not in "
+        f"{sshd.empty_known_hosts} (refusing unknown host)"
+    )
     assert sshd.empty_known_hosts.read_text() == ""
     await t.close()
 
@@ -92,8 +97,9 @@ async def test_changed_host_key_is_rejected(sshd):
     with pytest.raises(TransportError) as e:
         await t.run(["true"], timeout=5)
     msg = str(e.value)
-    assert msg.startswith(f"science: ssh {sshd.user}@127.0.0.1:{sshd.port}: "
-                          "host key mismatch: server sent ssh-ed25519 SHA256:")
+    assert msg.startswith(
+        f"science: ssh {sshd.user}@127.0.0.1:{sshd.port}: host key mismatch: server sent ssh-ed25519 SHA256:"
+    )
     assert "possible man-in-the-middle" in msg
     await t.close()
 
@@ -102,8 +108,9 @@ async def test_wrong_client_key_fails_authentication(sshd):
     t = SSHTransport(sshd.config(key_file=str(sshd.other_key)))
     with pytest.raises(TransportError) as e:
         await t.run(["true"], timeout=5)
-    assert str(e.value) == (f"science: ssh {sshd.user}@127.0.0.1:{sshd.port}: "
-                            f"authentication failed (tried {sshd.other_key})")
+    assert str(e.value) == (
+        f"science: ssh {sshd.user}@127.0.0.1:{sshd.port}: authentication failed (tried {sshd.other_key})"
+    )
     assert "PRIVATE KEY" not in str(e.value)
     await t.close()
 
@@ -182,7 +189,8 @@ async def test_ssh_config_supplies_hostname_port_user_and_identity(sshd, isolate
     (isolated_home / ".ssh").mkdir()
     (isolated_home / ".ssh" / "config").write_text(
         f"Host science-alias\n  HostName 127.0.0.1\n  Port {sshd.port}\n  User {sshd.user}\n"
-        f"  IdentityFile {sshd.client_key}\n")
+        f"  IdentityFile {sshd.client_key}\n"
+    )
     (isolated_home / ".ssh" / "known_hosts").write_text(sshd.known_hosts.read_text())
     t = SSHTransport(sshd.config(host="science-alias", port=None, user=None, key_file=None, known_hosts=None))
     assert t.target == f"ssh {sshd.user}@127.0.0.1:{sshd.port}"

@@ -33,8 +33,13 @@ def make_app() -> Callable[..., MontaguApp]:
 
     def build(results=None, *, collector=None, clock=None, theme=None, read_only=None, **config_fields):
         collector = collector or tui_fakes.FakeCollector(results or tui_fakes.healthy())
-        return MontaguApp(tui_fakes.make_config(**config_fields), collector, theme=theme, read_only=read_only,
-                          clock=clock or tui_fakes.frozen())
+        return MontaguApp(
+            tui_fakes.make_config(**config_fields),
+            collector,
+            theme=theme,
+            read_only=read_only,
+            clock=clock or tui_fakes.frozen(),
+        )
 
     return build
 
@@ -48,8 +53,12 @@ def action_app(tmp_path, monkeypatch) -> Iterator[Callable[..., MontaguApp]]:
 
     def build(*, steps=None, preflight=tui_runs.passing_preflight, read_only=None, collector=None):
         tui_runs.fake_actions(monkeypatch, steps, preflight)
-        return MontaguApp(config, collector or tui_fakes.FakeCollector(tui_fakes.healthy()), read_only=read_only,
-                          clock=tui_fakes.frozen())
+        return MontaguApp(
+            config,
+            collector or tui_fakes.FakeCollector(tui_fakes.healthy()),
+            read_only=read_only,
+            clock=tui_fakes.frozen(),
+        )
 
     build.config = config
     yield build

@@ -14,9 +14,9 @@ import os
 import time
 from pathlib import Path
 
-from montagu_console.actions.procs import start_time
 from montagu_console.actions.runs import Run
 from montagu_console.clock import now_iso
+from montagu_console.procs import start_time
 
 TICK = 0.01
 
@@ -31,31 +31,45 @@ def main() -> None:
     args = parser.parse_args()
     run = Run(args.run_dir)
     steps = run.record()["steps"]
-    for step in steps[:args.step]:
+    for step in steps[: args.step]:
         step |= {"state": "done", "started_at": now_iso(), "finished_at": now_iso()}
     steps[args.step] |= {"state": "running", "started_at": now_iso(), "finished_at": None}
-    run.update(state="running", pid=os.getpid(), pid_start=start_time(os.getpid()), pgid=os.getpgrp(),
-               started_at=now_iso(), current_step=args.step, steps=steps,
-               progress={"percent": 0.0, "eta_seconds": None, "label": "fake copy"})
+    run.update(
+        state="running",
+        pid=os.getpid(),
+        pid_start=start_time(os.getpid()),
+        pgid=os.getpgrp(),
+        started_at=now_iso(),
+        current_step=args.step,
+        steps=steps,
+        progress={"percent": 0.0, "eta_seconds": None, "label": "fake copy"},
+    )
     start = time.monotonic()
     written, last_progress = 0, start
     with open(run.log_path, "a") as log:
         while not args.seconds or time.monotonic() - start < args.seconds:
             now = time.monotonic()
             due = int((now - start) * args.rate)
-            log.writelines(f"line {n}: copying base/16384/{n} (fake rsync output, 8192 bytes)\n"
-                           for n in range(written, due))
+            log.writelines(
+                f"line {n}: copying base/16384/{n} (fake rsync output, 8192 bytes)\n" for n in range(written, due)
+            )
             log.flush()
             written = due
             if now - last_progress >= 0.5 and args.seconds:
                 last_progress = now
-                run.update(progress={"percent": min(100.0, 100 * (now - start) / args.seconds),
-                                     "eta_seconds": int(args.seconds - (now - start)), "label": "fake copy"})
+                run.update(
+                    progress={
+                        "percent": min(100.0, 100 * (now - start) / args.seconds),
+                        "eta_seconds": int(args.seconds - (now - start)),
+                        "label": "fake copy",
+                    }
+                )
             time.sleep(TICK)
         log.write(f"fake supervisor: {written} lines written\n")
     steps[args.step] |= {"state": "done" if args.end == "succeeded" else "failed", "finished_at": now_iso()}
-    run.update(state=args.end, steps=steps, finished_at=now_iso(),
-               error=None if args.end == "succeeded" else "fake failure")
+    run.update(
+        state=args.end, steps=steps, finished_at=now_iso(), error=None if args.end == "succeeded" else "fake failure"
+    )
 
 
 if __name__ == "__main__":

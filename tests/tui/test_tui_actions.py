@@ -26,9 +26,11 @@ from montagu_console.tui.widgets.steps import StepList
 ANSWER_BOUND = 10.0  # a key unanswered this long means the console hangs (a bound, not a speed figure)
 LONG = [("prepare", "echo preparing"), ("copy", "for i in $(seq 1 600); do echo copied part $i; sleep 0.05; done")]
 # a line wider than the log (a horizontal scrollbar must not stop the log following its end), then 40 lines
-WIDE = [("prepare", "echo preparing"),
-        ("copy", f"echo {'x' * 150}; for i in $(seq 1 40); do echo copied part $i; done"),
-        ("finish", "echo finished")]
+WIDE = [
+    ("prepare", "echo preparing"),
+    ("copy", f"echo {'x' * 150}; for i in $(seq 1 40); do echo copied part $i; done"),
+    ("finish", "echo finished"),
+]
 
 
 def runs(app) -> list:
@@ -107,8 +109,10 @@ async def test_a_typed_confirmation_that_does_not_match_is_refused(action_app):
         assert modal.query_one(".confirm-match").text == "✗ does not match montagu_db_volume"
         await pilot.press("enter")
         await wait_for(pilot, lambda: "confirmation did not match" in output_joined(app), timeout=10)
-        assert ("nightly-recover refused: confirmation did not match: type 'montagu_db_volume' to confirm"
-                in output_joined(app))
+        assert (
+            "nightly-recover refused: confirmation did not match: type 'montagu_db_volume' to confirm"
+            in output_joined(app)
+        )
         assert any("confirmation did not match" in n.message for n in app._notifications)
     assert runs(app) == []
     assert [r["event"] for r in audit.read(app.config.state_dir)] == ["refused"]
@@ -286,8 +290,9 @@ async def test_log_streaming_at_10000_lines_a_second_keeps_answering_keys(action
         rounds = 0
         while app.attached_runs and rounds < 40:
             await pilot.press("up", "down")  # scroll the log being written
-            await answer_time(app, "question_mark", "?", lambda: isinstance(app.screen, HelpScreen),
-                              timeout=ANSWER_BOUND)
+            await answer_time(
+                app, "question_mark", "?", lambda: isinstance(app.screen, HelpScreen), timeout=ANSWER_BOUND
+            )
             await pilot.pause()
             await answer_time(app, "escape", None, lambda: isinstance(app.screen, RunScreen), timeout=ANSWER_BOUND)
             await pilot.pause()

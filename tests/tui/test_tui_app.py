@@ -82,8 +82,15 @@ async def test_arrows_and_tab_move_focus_between_panels(make_app):
         await ready(pilot)
         focus = lambda: app.screen.focused.panel  # noqa: E731
         assert focus() == "barman"
-        for key, expected in (("right", "wal"), ("down", "restore"), ("left", "starport"), ("up", "barman"),
-                              ("tab", "wal"), ("shift+tab", "barman"), ("4", "restore")):
+        for key, expected in (
+            ("right", "wal"),
+            ("down", "restore"),
+            ("left", "starport"),
+            ("up", "barman"),
+            ("tab", "wal"),
+            ("shift+tab", "barman"),
+            ("4", "restore"),
+        ):
             await pilot.press(key)
             assert focus() == expected, key
 
@@ -297,10 +304,13 @@ async def test_keymap_from_config_remaps(make_app):
         await wait_for(pilot, lambda: "base-backup refused: read-only" in output_joined(app))
 
 
-@pytest.mark.parametrize("keys, message", [
-    ({"refrseh": "f5"}, "keys.refrseh: unknown binding id"),
-    ({"refresh": "b"}, "keys: 'b' is bound to both refresh and base-backup"),
-])
+@pytest.mark.parametrize(
+    "keys, message",
+    [
+        ({"refrseh": "f5"}, "keys.refrseh: unknown binding id"),
+        ({"refresh": "b"}, "keys: 'b' is bound to both refresh and base-backup"),
+    ],
+)
 def test_bad_keymap_is_one_clear_error(make_app, keys, message):
     with pytest.raises(ConsoleError) as e:
         make_app(keys=keys)

@@ -48,15 +48,25 @@ async def test_wizard_shows_a_finished_drill_with_its_steps_verification_and_sum
         screen = await open_wizard(pilot, DrillScreen(run=run))
         assert screen.query_one(StatusWord).word == "PASSED"
         rows = screen.query_one(StepList).rows
-        assert [r.name.split(":")[0] for r in rows] == ["preflight", "stop", "restore", "start", "redo", "verify",
-                                                        "report"]
+        assert [r.name.split(":")[0] for r in rows] == [
+            "preflight",
+            "stop",
+            "restore",
+            "start",
+            "redo",
+            "verify",
+            "report",
+        ]
         assert {r.state for r in rows} == {"done"} and not any(r.current for r in rows)
         assert verify_table(screen) == [
             ["api_access_log has rows", "1204", "> 0", "PASS"],
-            ["newest api_access_log entry", "2026-11-21T01:58:30+00:00", "not null", "PASS"]]
+            ["newest api_access_log entry", "2026-11-21T01:58:30+00:00", "not null", "PASS"],
+        ]
         text = shown(screen)
-        assert text["summary"].splitlines() == ["PASSED · RTO 45 s · RPO 1 min 30 s",
-                                                f"report: {run.path / 'report.md'}"]
+        assert text["summary"].splitlines() == [
+            "PASSED · RTO 45 s · RPO 1 min 30 s",
+            f"report: {run.path / 'report.md'}",
+        ]
         assert "overwrote the database of montagu-db on science" in text["intro"]
         assert "s starts another drill (you will type science)" in text["hint"]
 
@@ -71,7 +81,9 @@ async def test_wizard_shows_a_failed_verification(action_app):
         assert [r.state for r in screen.query_one(StepList).rows][-2:] == ["failed", "skipped"]
         assert verify_table(screen)[0] == ["api_access_log has rows", "0", "> 0", "FAIL"]
         assert shown(screen)["summary"].splitlines()[:2] == [
-            "FAILED · RTO not measured · RPO 1 min 30 s", "failure: verification failed: api_access_log has rows"]
+            "FAILED · RTO not measured · RPO 1 min 30 s",
+            "failure: verification failed: api_access_log has rows",
+        ]
 
 
 async def test_wizard_starts_a_drill_after_the_typed_host_name_and_follows_it(action_app):
@@ -137,12 +149,20 @@ async def test_an_interrupted_drill_offers_resume_and_resumes(action_app):
     for step in steps[:2]:
         step |= {"state": "done", "started_at": "2026-11-25T05:00:00+00:00", "finished_at": "2026-11-25T05:00:01+00:00"}
     steps[2] |= {"state": "running", "started_at": "2026-11-25T05:00:01+00:00"}
-    run.update(state="running", pid=2**22 + 7, current_step=2, steps=steps,  # its supervisor died
-               started_at="2026-11-25T05:00:00+00:00", last_activity="2026-11-25T05:00:02+00:00")
+    run.update(
+        state="running",
+        pid=2**22 + 7,
+        current_step=2,
+        steps=steps,  # its supervisor died
+        started_at="2026-11-25T05:00:00+00:00",
+        last_activity="2026-11-25T05:00:02+00:00",
+    )
     async with app.run_test(size=(100, 40)) as pilot:
         await ready(pilot)
-        assert f"drill {run.id} was interrupted at step 3/7: restore: test step: d, then u, resumes it" in \
-            output_joined(app)
+        assert (
+            f"drill {run.id} was interrupted at step 3/7: restore: test step: d, then u, resumes it"
+            in output_joined(app)
+        )
         screen = await open_wizard(pilot)
         assert screen.run.id == run.id and screen.query_one(StatusWord).word == "INTERRUPTED"
         assert [r.state for r in screen.query_one(StepList).rows][:4] == ["done", "done", "interrupted", "pending"]
@@ -173,9 +193,11 @@ async def test_history_lists_drills_with_the_rto_trend_and_opens_a_report(action
         screen = app.screen
         table = screen.query_one(SteadyTable)
         rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
-        assert [r[:4] for r in rows] == [["2026-11-15 02:00", "PASSED", "52 s", "1 min 30 s"],
-                                         ["2026-11-08 02:00", "FAILED", "—", "1 min 30 s"],
-                                         ["2026-11-01 02:00", "PASSED", "40 s", "1 min 30 s"]]
+        assert [r[:4] for r in rows] == [
+            ["2026-11-15 02:00", "PASSED", "52 s", "1 min 30 s"],
+            ["2026-11-08 02:00", "FAILED", "—", "1 min 30 s"],
+            ["2026-11-01 02:00", "PASSED", "40 s", "1 min 30 s"],
+        ]
         assert rows[0][4] == newest.id
         assert screen.query_one(".detail-summary").text == "3 drills on record, 2 passed"
         assert screen.query_one(Trend)._values == (40.0, 52.5)
@@ -194,8 +216,13 @@ async def test_history_with_no_drill(action_app):
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
         await pilot.press("h")
-        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen)
-                       and "no drill on record" in app.screen.query_one(".detail-summary").text)
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, HistoryScreen)
+                and "no drill on record" in app.screen.query_one(".detail-summary").text
+            ),
+        )
         assert not app.screen.query_one(Trend).display
 
 
@@ -203,8 +230,10 @@ def test_last_drill_line():
     assert last_drill_line(None) == "no drill on record"
     drill = {"drill_id": "x", "outcome": "passed", "age_seconds": 3 * 86400 + 60, "rto_seconds": 45.2}
     assert last_drill_line(drill) == "last drill passed 3 days ago (RTO 45 s)"
-    assert last_drill_line(drill | {"outcome": "failed", "rto_seconds": None, "age_seconds": 7200}) == \
-        "last drill failed 2 hours ago"
+    assert (
+        last_drill_line(drill | {"outcome": "failed", "rto_seconds": None, "age_seconds": 7200})
+        == "last drill failed 2 hours ago"
+    )
 
 
 async def test_restore_panel_shows_the_last_drill(make_app):

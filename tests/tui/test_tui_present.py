@@ -18,11 +18,21 @@ def view(name, result, *, now=NOW, period=10, last_good=None, polling_for=None):
     return panel_view(name, result, last_good, now=now, period=period, host="annex", polling_for=polling_for)
 
 
-@pytest.mark.parametrize("seconds, text, short", [
-    (None, "unknown", "unknown"), (0, "just now", "just now"), (9.9, "just now", "just now"), (10, "10 s", "10 s"),
-    (59, "50 s", "50 s"), (95, "1 minute", "1 min"), (150, "2 minutes", "2 min"), (31 * 3600, "31 hours", "31 h"),
-    (3 * 86400, "3 days", "3 days"), (33 * 86400, "33 days", "33 days"),  # days, to read against 32 and 35
-])
+@pytest.mark.parametrize(
+    "seconds, text, short",
+    [
+        (None, "unknown", "unknown"),
+        (0, "just now", "just now"),
+        (9.9, "just now", "just now"),
+        (10, "10 s", "10 s"),
+        (59, "50 s", "50 s"),
+        (95, "1 minute", "1 min"),
+        (150, "2 minutes", "2 min"),
+        (31 * 3600, "31 hours", "31 h"),
+        (3 * 86400, "3 days", "3 days"),
+        (33 * 86400, "33 days", "33 days"),  # days, to read against 32 and 35
+    ],
+)
 def test_ages_are_coarse(seconds, text, short):
     assert fmt_age(seconds) == text
     assert fmt_age(seconds, short=True) == short
@@ -41,8 +51,11 @@ def test_stale_after_three_periods_keeps_a_critical_critical():
 
 def test_no_result_yet_is_unknown_and_says_how_long_it_has_waited():
     v = view("starport", None, polling_for=25)
-    assert (v.word, v.summary, v.age) == ("UNKNOWN", "waiting for the first answer from annex",
-                                          "no data yet · polling 20 s")
+    assert (v.word, v.summary, v.age) == (
+        "UNKNOWN",
+        "waiting for the first answer from annex",
+        "no data yet · polling 20 s",
+    )
 
 
 def test_a_failure_shows_the_last_known_facts_labelled():

@@ -94,18 +94,31 @@ def test_follow_stops_when_told(tmp_path, fake_supervisor):
 
 
 def record(**fields) -> dict:
-    steps = [{"name": "prepare", "state": "done", "started_at": "2026-11-25T06:00:00+00:00",
-              "finished_at": "2026-11-25T06:00:00.400+00:00"},
-             {"name": "copy", "state": "running", "started_at": "2026-11-25T06:00:00.400+00:00"},
-             {"name": "finish", "state": "pending"}]
-    return {"action": "nightly-recover", "steps": steps, "current_step": 1,
-            "started_at": "2026-11-25T06:00:00+00:00"} | fields
+    steps = [
+        {
+            "name": "prepare",
+            "state": "done",
+            "started_at": "2026-11-25T06:00:00+00:00",
+            "finished_at": "2026-11-25T06:00:00.400+00:00",
+        },
+        {"name": "copy", "state": "running", "started_at": "2026-11-25T06:00:00.400+00:00"},
+        {"name": "finish", "state": "pending"},
+    ]
+    return {
+        "action": "nightly-recover",
+        "steps": steps,
+        "current_step": 1,
+        "started_at": "2026-11-25T06:00:00+00:00",
+    } | fields
 
 
 def test_step_rows_while_running_and_after_the_end():
     rows = step_rows(record(), "running", NOW)
-    assert [(r.state, r.elapsed, r.current) for r in rows] == [("done", "0 s", False), ("running", "30 s", True),
-                                                                ("pending", "", False)]
+    assert [(r.state, r.elapsed, r.current) for r in rows] == [
+        ("done", "0 s", False),
+        ("running", "30 s", True),
+        ("pending", "", False),
+    ]
     assert step_line(rows[1]) == "2/3 ▶ running     30 s        copy"
     ended = record(finished_at="2026-11-25T06:00:10.400+00:00")
     assert [r.state for r in step_rows(ended, "cancelled", NOW)] == ["done", "cancelled", "skipped"]
@@ -125,17 +138,24 @@ def test_progress_from_the_run_or_from_the_science_panel_during_a_redo():
 
 
 def test_outcome_lines():
-    failed = record(state="failed", failed_step="copy", error="`rsync` exited 23",
-                    finished_at="2026-11-25T06:02:05+00:00")
-    assert outcome_line("R1", failed, "failed", NOW) == \
-        "run R1 (nightly-recover): FAILED after 2 min 05 s at step 'copy': `rsync` exited 23"
+    failed = record(
+        state="failed", failed_step="copy", error="`rsync` exited 23", finished_at="2026-11-25T06:02:05+00:00"
+    )
+    assert (
+        outcome_line("R1", failed, "failed", NOW)
+        == "run R1 (nightly-recover): FAILED after 2 min 05 s at step 'copy': `rsync` exited 23"
+    )
     assert outcome_line("R1", record(), "interrupted", NOW) == (
         "run R1 (nightly-recover): INTERRUPTED after 30 s at step 2/3: copy: its supervisor stopped without "
-        "recording an end")
+        "recording an end"
+    )
     assert fmt_elapsed(7300) == "2 h 01 min"
 
 
 def test_rto_trend_keeps_passed_drills_in_order():
-    reports = [{"outcome": "passed", "rto_seconds": 40.0}, {"outcome": "failed", "rto_seconds": None},
-               {"outcome": "passed", "rto_seconds": 52}]
+    reports = [
+        {"outcome": "passed", "rto_seconds": 40.0},
+        {"outcome": "failed", "rto_seconds": None},
+        {"outcome": "passed", "rto_seconds": 52},
+    ]
     assert rto_trend(reports) == (40.0, 52.0)

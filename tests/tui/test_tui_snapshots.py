@@ -17,8 +17,9 @@ SIZES = {"80x24": (80, 24), "160x48": (160, 48)}
 
 
 def app_on(results, theme: str = "montagu-dark", **config_fields) -> MontaguApp:
-    return MontaguApp(tui_fakes.make_config(**config_fields), tui_fakes.FakeCollector(results), theme=theme,
-                      clock=tui_fakes.frozen())
+    return MontaguApp(
+        tui_fakes.make_config(**config_fields), tui_fakes.FakeCollector(results), theme=theme, clock=tui_fakes.frozen()
+    )
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -45,8 +45,15 @@ sys.exit(run_tui(load_config(Path(sys.argv[1])), lambda config: tui_fakes.FakeCo
 class Child:
     """The TUI in a pty of ``cols`` x ``rows``; ``read_until`` collects what it draws."""
 
-    def __init__(self, cols: int = 80, rows: int = 24, *, ignore_hup: bool = False, args: tuple[str, ...] = (),
-                 script: str = CHILD):
+    def __init__(
+        self,
+        cols: int = 80,
+        rows: int = 24,
+        *,
+        ignore_hup: bool = False,
+        args: tuple[str, ...] = (),
+        script: str = CHILD,
+    ):
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # the child: size its terminal, then become the TUI
             fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
@@ -110,24 +117,30 @@ def test_small_terminal_is_one_clear_line(spawn):
     child = spawn(60, 20)
     assert child.wait(15) == 2
     text = child.output.decode()
-    assert text.strip() == ("montagu-console needs a terminal of at least 80x24 (this one is 60x20); "
-                            "use `montagu-console check` for a headless report")
+    assert text.strip() == (
+        "montagu-console needs a terminal of at least 80x24 (this one is 60x20); "
+        "use `montagu-console check` for a headless report"
+    )
 
 
 def test_not_a_tty_is_one_clear_line():
-    run = subprocess.run([sys.executable, "-c", CHILD], stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                         timeout=30)
+    run = subprocess.run(
+        [sys.executable, "-c", CHILD], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30
+    )
     assert run.returncode == 2
     assert run.stdout == ""
-    assert run.stderr == ("montagu-console needs an interactive terminal (stdin is not a TTY); "
-                          "use `montagu-console check` for a headless report\n")
+    assert run.stderr == (
+        "montagu-console needs an interactive terminal (stdin is not a TTY); "
+        "use `montagu-console check` for a headless report\n"
+    )
 
 
 def test_unknown_theme_is_one_clear_line(spawn):
     child = spawn(args=("solarized",))
     assert child.wait(15) == 2
-    assert child.output.decode().strip() == ("montagu-console: unknown theme 'solarized' "
-                                             "(available: montagu-dark, montagu-high-contrast, montagu-light)")
+    assert child.output.decode().strip() == (
+        "montagu-console: unknown theme 'solarized' (available: montagu-dark, montagu-high-contrast, montagu-light)"
+    )
 
 
 def test_q_quits_and_restores_the_terminal(spawn):
@@ -173,9 +186,12 @@ def test_q_quits_at_once_while_a_preflight_waits_on_a_host(spawn, tmp_path):
     marker = tmp_path / "still-running"
     config = tmp_path / "config.yml"
     hang = f"touch {marker}; sleep 300; echo done"  # sh stays, its command line naming the marker
-    config.write_text(tui_fakes.CONFIG_YAML.replace(
-        "command: [docker, exec, barman-montagu, barman]", f"command: [sh, -c, {hang!r}, sh]")
-        + f"state_dir: {tmp_path / 'state'}\ntimeouts: {{command_seconds: 300}}\n")
+    config.write_text(
+        tui_fakes.CONFIG_YAML.replace(
+            "command: [docker, exec, barman-montagu, barman]", f"command: [sh, -c, {hang!r}, sh]"
+        )
+        + f"state_dir: {tmp_path / 'state'}\ntimeouts: {{command_seconds: 300}}\n"
+    )
     child = spawn(script=CONFIG_CHILD, args=(str(config),))
     assert child.read_until(b"montagu on annex"), child.output[-2000:]
     os.write(child.fd, b"b")

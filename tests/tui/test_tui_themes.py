@@ -44,17 +44,19 @@ def test_theme_from_config_unless_the_argument_says_otherwise():
 def test_unknown_theme_is_one_clear_error(make_app):
     with pytest.raises(ConsoleError) as e:
         make_app(theme="solarized")
-    assert str(e.value) == ("unknown theme 'solarized' "
-                            "(available: montagu-dark, montagu-high-contrast, montagu-light)")
+    assert str(e.value) == ("unknown theme 'solarized' (available: montagu-dark, montagu-high-contrast, montagu-light)")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("name: x\nprimary: '#000000'\n", "name 'x' differs from the file name 'bad'"),
-    ("primary: '#000000'\nsparkle: true\n", "unknown keys sparkle"),
-    ("primary: 'not-a-colour'\n", "primary: not a colour: 'not-a-colour'"),
-    ("secondary: '#ffffff'\n", "missing required key primary"),
-    ("- a list\n", "expected a mapping of theme fields"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("name: x\nprimary: '#000000'\n", "name 'x' differs from the file name 'bad'"),
+        ("primary: '#000000'\nsparkle: true\n", "unknown keys sparkle"),
+        ("primary: 'not-a-colour'\n", "primary: not a colour: 'not-a-colour'"),
+        ("secondary: '#ffffff'\n", "missing required key primary"),
+        ("- a list\n", "expected a mapping of theme fields"),
+    ],
+)
 def test_bad_theme_file_names_the_problem(tmp_path, text, message):
     (tmp_path / "bad.yml").write_text(text)
     with pytest.raises(ConsoleError) as e:

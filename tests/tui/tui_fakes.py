@@ -52,12 +52,27 @@ science:
 refresh_seconds: 10
 """
 
-CHECK_NAMES = ("PostgreSQL", "superuser or standard user with backup privileges", "PostgreSQL streaming",
-               "wal_level", "replication slot", "directories", "retention policy settings",
-               "backup maximum age", "backup minimum size", "failed backups", "minimum redundancy requirements",
-               "pg_basebackup", "pg_basebackup compatible", "pg_basebackup supports tablespaces mapping",
-               "systemid coherence", "pg_receivexlog", "pg_receivexlog compatible", "receive-wal running",
-               "archiver errors")
+CHECK_NAMES = (
+    "PostgreSQL",
+    "superuser or standard user with backup privileges",
+    "PostgreSQL streaming",
+    "wal_level",
+    "replication slot",
+    "directories",
+    "retention policy settings",
+    "backup maximum age",
+    "backup minimum size",
+    "failed backups",
+    "minimum redundancy requirements",
+    "pg_basebackup",
+    "pg_basebackup compatible",
+    "pg_basebackup supports tablespaces mapping",
+    "systemid coherence",
+    "pg_receivexlog",
+    "pg_receivexlog compatible",
+    "receive-wal running",
+    "archiver errors",
+)
 
 
 def make_config(**overrides) -> Config:
@@ -106,11 +121,18 @@ def barman_result(*, failed_checks: tuple[str, ...] = (), failed_backup: bool = 
     if failed_backup:
         backups.insert(0, BackupInfo("20261123T020004", "FAILED", None, None, None))
     facts = BarmanFacts(
-        server="montagu", barman_version="3.19.1", pg_reachable=True, pg_version="15.8",
+        server="montagu",
+        barman_version="3.19.1",
+        pg_reachable=True,
+        pg_version="15.8",
         data_size_bytes=182_700_000,
-        checks=tuple(BarmanCheck(n, n not in failed_checks, "" if n not in failed_checks else "see barman docs")
-                     for n in CHECK_NAMES),
-        backups=tuple(backups), backup_running=False, container_running=True,
+        checks=tuple(
+            BarmanCheck(n, n not in failed_checks, "" if n not in failed_checks else "see barman docs")
+            for n in CHECK_NAMES
+        ),
+        backups=tuple(backups),
+        backup_running=False,
+        container_running=True,
     )
     return health.judge_barman(facts, _config().barman, TAKEN)
 
@@ -118,8 +140,12 @@ def barman_result(*, failed_checks: tuple[str, ...] = (), failed_backup: bool = 
 def wal_result(*, receiving: bool = True, lag: int = 16_384, taken: datetime = TAKEN) -> PanelResult:
     """WAL facts judged by the rules: streaming with a small lag, or receive-wal stopped (CRITICAL)."""
     facts = WalFacts(
-        slot_name="barman", receive_wal_running=receiving, slot_active=receiving, lag_bytes=lag,
-        server_lsn="0/2A0040C8", flush_lsn="0/2A000000" if receiving else "0/29000000",
+        slot_name="barman",
+        receive_wal_running=receiving,
+        slot_active=receiving,
+        lag_bytes=lag,
+        server_lsn="0/2A0040C8",
+        flush_lsn="0/2A000000" if receiving else "0/29000000",
         streaming_state="streaming" if receiving else None,
         last_archived_wal="00000001000000000000002A" if receiving else "000000010000000000000029",
         last_archived_at=taken - timedelta(minutes=2) if receiving else taken - timedelta(minutes=47),
@@ -132,8 +158,7 @@ def starport_result(*, copy_hours: float = 5) -> PanelResult:
     nightly = _ago(hours=6, minutes=40)
     carried = nightly - timedelta(hours=24 if copy_hours > 26 else 0)
     target = StarportTarget("barman_to_starport", _ago(hours=copy_hours), None, carried)
-    return health.judge_starport(StarportFacts(nightly, None, (target,)), _config().nightly, _config().starport,
-                                 TAKEN)
+    return health.judge_starport(StarportFacts(nightly, None, (target,)), _config().nightly, _config().starport, TAKEN)
 
 
 REDO_LOG = (
@@ -146,21 +171,33 @@ REDO_LOG = (
 READY_LOG = REDO_LOG[:3] + ("2026-11-23 03:12:40 UTC [1] LOG:  database system is ready to accept connections",)
 
 
-LAST_DRILL = {"drill_id": "20261121T020000Z-drill-1a2b", "outcome": "passed", "finished_at": _iso(_ago(days=3)),
-              "rto_seconds": 45.2, "rpo_seconds": 94.0}
+LAST_DRILL = {
+    "drill_id": "20261121T020000Z-drill-1a2b",
+    "outcome": "passed",
+    "finished_at": _iso(_ago(days=3)),
+    "rto_seconds": 45.2,
+    "rpo_seconds": 94.0,
+}
 
 
 def restore_result(*, phase: str = "ready", last_drill: dict | None = None) -> PanelResult:
     """science's database judged by the rules: ready, or a restore in its redo (a WARNING: in progress)."""
     redo = phase == "redo"
     facts = RestoreFacts(
-        container="montagu-db", container_status="running", phase=phase,
-        percent=42.0 if redo else None, eta_seconds=900 if redo else None,
-        db_accepting=not redo, in_recovery=redo,
-        data_restored_from=_ago(hours=30, minutes=10), last_restore_at=_ago(hours=28) if not redo else _ago(minutes=11),
+        container="montagu-db",
+        container_status="running",
+        phase=phase,
+        percent=42.0 if redo else None,
+        eta_seconds=900 if redo else None,
+        db_accepting=not redo,
+        in_recovery=redo,
+        data_restored_from=_ago(hours=30, minutes=10),
+        last_restore_at=_ago(hours=28) if not redo else _ago(minutes=11),
         last_restore_failed=False,
-        redo_lsn="0/2533D0A8" if redo else None, target_lsn="0/3A000000" if redo else None,
-        log_tail=REDO_LOG if redo else READY_LOG, last_drill=last_drill,
+        redo_lsn="0/2533D0A8" if redo else None,
+        target_lsn="0/3A000000" if redo else None,
+        log_tail=REDO_LOG if redo else READY_LOG,
+        last_drill=last_drill,
     )
     return health.judge_restore(facts, _config().science, TAKEN)
 
@@ -171,13 +208,21 @@ def failed_result(name: str, host: str = "annex", taken: datetime = TAKEN) -> Pa
 
 
 def healthy() -> dict[str, PanelResult]:
-    return {"barman": barman_result(), "wal": wal_result(), "starport": starport_result(),
-            "restore": restore_result(last_drill=LAST_DRILL)}
+    return {
+        "barman": barman_result(),
+        "wal": wal_result(),
+        "starport": starport_result(),
+        "restore": restore_result(last_drill=LAST_DRILL),
+    }
 
 
 def troubled() -> dict[str, PanelResult]:
-    return {"barman": barman_result(failed_backup=True), "wal": wal_result(receiving=False),
-            "starport": starport_result(copy_hours=31), "restore": restore_result(phase="redo")}
+    return {
+        "barman": barman_result(failed_backup=True),
+        "wal": wal_result(receiving=False),
+        "starport": starport_result(copy_hours=31),
+        "restore": restore_result(phase="redo"),
+    }
 
 
 class FakeCollector:
@@ -188,8 +233,14 @@ class FakeCollector:
     ``calls`` counts polls per panel, ``max_concurrent`` the most polls of one panel at once.
     """
 
-    def __init__(self, results: dict[str, PanelResult] | None = None, *, hang: tuple[str, ...] = (),
-                 delay: float = 0.0, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        results: dict[str, PanelResult] | None = None,
+        *,
+        hang: tuple[str, ...] = (),
+        delay: float = 0.0,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.results = dict(results or healthy())
         self.hang = set(hang)
         self.delay = delay

@@ -27,8 +27,7 @@ async def wait_for(pilot, predicate: Callable[[], bool], timeout: float = 2.0) -
 async def ready(pilot) -> None:
     """Wait until every panel has its first result."""
     app = pilot.app
-    await wait_for(pilot, lambda: len(app.results) == 4 and not any(
-        app.poller.polling_since(n) for n in app.results))
+    await wait_for(pilot, lambda: len(app.results) == 4 and not any(app.poller.polling_since(n) for n in app.results))
     await pilot.pause()
 
 
@@ -61,8 +60,9 @@ def output_joined(app: MontaguApp) -> str:
     return "".join(strip.text.rstrip() + " " for strip in log.lines)
 
 
-async def answer_time(app: MontaguApp, key: str, character: str | None, done: Callable[[], bool],
-                      timeout: float = 2.0) -> float:
+async def answer_time(
+    app: MontaguApp, key: str, character: str | None, done: Callable[[], bool], timeout: float = 2.0
+) -> float:
     """Seconds from a key reaching the app (as from the terminal) until ``done()`` holds.
 
     Unlike ``pilot.press``, which also waits for the whole screen to settle, this measures how

@@ -88,8 +88,10 @@ def test_wrong_server_name_is_explained():
         bj.parse_status(text("status.json"), "science")
 
 
-@pytest.mark.parametrize("out,version", [("3.19.1 Barman by EnterpriseDB (www.enterprisedb.com)", "3.19.1"),
-                                         ("3.4.0 Barman by EnterpriseDB", "3.4.0")])
+@pytest.mark.parametrize(
+    "out,version",
+    [("3.19.1 Barman by EnterpriseDB (www.enterprisedb.com)", "3.19.1"), ("3.4.0 Barman by EnterpriseDB", "3.4.0")],
+)
 def test_supported_versions(out, version):
     assert bj.parse_version(out) == version
 
@@ -114,16 +116,30 @@ def test_lsn_arithmetic():
 # -- odd shapes (finding 12): one ProbeError line, never another exception ----------------------
 
 ODD = [
-    "[]", "[1, 2]", '"text"', "3", "null", "true",
-    '{"montagu": []}', '{"montagu": "x"}', '{"montagu": 7}', '{"montagu": null}',
-    '{"montagu": {"x": []}}', '{"montagu": {"x": {"status": []}}}', '{"montagu": {"x": {"hint": "no status"}}}',
-    '{"montagu": [1, "a", null]}', '{"montagu": [{"backup_id": []}]}',
+    "[]",
+    "[1, 2]",
+    '"text"',
+    "3",
+    "null",
+    "true",
+    '{"montagu": []}',
+    '{"montagu": "x"}',
+    '{"montagu": 7}',
+    '{"montagu": null}',
+    '{"montagu": {"x": []}}',
+    '{"montagu": {"x": {"status": []}}}',
+    '{"montagu": {"x": {"hint": "no status"}}}',
+    '{"montagu": [1, "a", null]}',
+    '{"montagu": [{"backup_id": []}]}',
     '{"montagu": [{"backup_id": "b", "end_time_timestamp": "soon", "size_bytes": "12", "wal_size_bytes": 1e400}]}',
     '{"montagu": [{"backup_id": "b", "end_time_timestamp": 1e300}]}',
     '{"montagu": {"streaming_clients": "x", "server_lsn": [1]}}',
     '{"montagu": {"streaming_clients": [{"replication_slot": "barman", "flush_lsn": {"a": 1}}]}}',
-    '{"_ERROR": "just a string"}', '{"_ERROR": [{"nested": true}]}',
-    '{"servers": []}', '{"servers": {"montagu": []}}', '{"servers": {"montagu": {"status": []}}}',
+    '{"_ERROR": "just a string"}',
+    '{"_ERROR": [{"nested": true}]}',
+    '{"servers": []}',
+    '{"servers": {"montagu": []}}',
+    '{"servers": {"montagu": {"status": []}}}',
     '{"servers": {"montagu": {"status": {"replication_slot": [1]}, "wals": []}}}',
     '{"servers": {"montagu": {"status": {"replication_slot": ["s", 1, 2]}, '
     '"wals": {"last_archived_wal_per_timeline": {"1": {"name": 5, "time": "x"}, "2": []}}}}}',
@@ -164,13 +180,16 @@ def test_odd_shapes_give_a_probe_error_or_typed_facts(command, out):
 
 
 def test_list_backup_numbers_as_strings_are_unknown_not_a_crash():
-    (b,) = bj.parse_list_backups('{"montagu": [{"backup_id": "b", "end_time_timestamp": "soon", '
-                                 '"size_bytes": "12", "wal_size_bytes": 1e400}]}', "montagu")
+    (b,) = bj.parse_list_backups(
+        '{"montagu": [{"backup_id": "b", "end_time_timestamp": "soon", "size_bytes": "12", "wal_size_bytes": 1e400}]}',
+        "montagu",
+    )
     assert (b.end_time, b.size_bytes, b.wal_size_bytes) == (None, None, None)
 
 
 def test_escapes_inside_json_strings_are_cleaned():
-    out = json.dumps({"montagu": {"archiver_errors": {"status": "FAILED",
-                                                        "hint": "\u001b]0;pwned\u0007[/] \u001b[2J"}}})
+    out = json.dumps(
+        {"montagu": {"archiver_errors": {"status": "FAILED", "hint": "\u001b]0;pwned\u0007[/] \u001b[2J"}}}
+    )
     (check,) = bj.parse_check(out, "montagu")
     assert check.hint == "\ufffd[/] \ufffd" and not check.ok

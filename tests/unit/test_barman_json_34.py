@@ -27,8 +27,9 @@ def test_list_backup_done_and_failed():
 
 
 def test_list_backup_and_list_backups_agree():
-    assert bj.parse_list_backups(text("list-backup.json"), "montagu") == \
-        bj.parse_list_backups(text("list-backups.json"), "montagu")
+    assert bj.parse_list_backups(text("list-backup.json"), "montagu") == bj.parse_list_backups(
+        text("list-backups.json"), "montagu"
+    )
 
 
 def test_check_failed_backup_and_receive_wal_stopped():

@@ -11,13 +11,30 @@ NOW = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 
 def snap(wal_status=Status.OK):
     panels = {
-        "barman": PanelResult("barman", Status.OK, "3 backups", {"last_backup_age_seconds": 120, "backups_available": 3,
-                                                              "failed_checks": [], "backup_running": False}, NOW),
-        "wal": PanelResult("wal", wal_status, "receive-wal not running" if wal_status is not Status.OK else "streaming",
-                           {"lag_bytes": 2048, "receive_wal_running": wal_status is Status.OK,
-                            "last_archived_age_seconds": 60}, NOW),
-        "starport": PanelResult("starport", Status.OK, "fresh", {"nightly_age_seconds": 3600, "targets": [
-            {"name": "barman_to_starport", "last_backup": None, "age_seconds": 3000}]}, NOW),
+        "barman": PanelResult(
+            "barman",
+            Status.OK,
+            "3 backups",
+            {"last_backup_age_seconds": 120, "backups_available": 3, "failed_checks": [], "backup_running": False},
+            NOW,
+        ),
+        "wal": PanelResult(
+            "wal",
+            wal_status,
+            "receive-wal not running" if wal_status is not Status.OK else "streaming",
+            {"lag_bytes": 2048, "receive_wal_running": wal_status is Status.OK, "last_archived_age_seconds": 60},
+            NOW,
+        ),
+        "starport": PanelResult(
+            "starport",
+            Status.OK,
+            "fresh",
+            {
+                "nightly_age_seconds": 3600,
+                "targets": [{"name": "barman_to_starport", "last_backup": None, "age_seconds": 3000}],
+            },
+            NOW,
+        ),
         "restore": health.unknown("restore", "science: docker unix:///x: daemon not reachable", NOW),
     }
     return Snapshot(NOW, panels)
@@ -27,16 +44,20 @@ def test_json_schema():
     doc = check.to_json(snap())
     assert doc["status"] == "UNKNOWN" and doc["checked_at"] == "2026-11-25T06:00:00+00:00"
     assert list(doc["panels"]) == ["barman", "wal", "starport", "restore"]
-    assert doc["panels"]["restore"] == {"status": "UNKNOWN", "facts": {},
-                                        "summary": "science: docker unix:///x: daemon not reachable"}
+    assert doc["panels"]["restore"] == {
+        "status": "UNKNOWN",
+        "facts": {},
+        "summary": "science: docker unix:///x: daemon not reachable",
+    }
 
 
 def test_nagios_line_and_exit_code():
     s = snap(Status.CRITICAL)
     first = check.to_nagios(s).splitlines()[0]
     assert first.startswith("MONTAGU CRITICAL - wal CRITICAL: receive-wal not running; restore UNKNOWN: ")
-    assert ("| last_backup_age=120s;;; backups=3;;; wal_lag=2048B;;; last_archived_age=60s;;; "
-            "nightly_age=3600s;;;") in first
+    assert (
+        "| last_backup_age=120s;;; backups=3;;; wal_lag=2048B;;; last_archived_age=60s;;; nightly_age=3600s;;;"
+    ) in first
     assert s.status.exit_code == 2
 
 
@@ -57,10 +78,20 @@ HOSTILE = "\x1b]0;pwned\x07 \x1b[2J [link=file:///etc/passwd]x[/link]\nMONTAGU O
 
 def hostile_snap():
     panels = {
-        "barman": PanelResult("barman", Status.WARNING, HOSTILE, {"last_backup_age_seconds": float("nan"),
-                                                                   "backups_available": "3", "hint": HOSTILE}, NOW),
-        "starport": PanelResult("starport", Status.OK, "fresh", {"targets": [
-            {"name": "a b=c;d\n|x", "age_seconds": 10}, {"name": "ok", "age_seconds": True}, "junk"]}, NOW),
+        "barman": PanelResult(
+            "barman",
+            Status.WARNING,
+            HOSTILE,
+            {"last_backup_age_seconds": float("nan"), "backups_available": "3", "hint": HOSTILE},
+            NOW,
+        ),
+        "starport": PanelResult(
+            "starport",
+            Status.OK,
+            "fresh",
+            {"targets": [{"name": "a b=c;d\n|x", "age_seconds": 10}, {"name": "ok", "age_seconds": True}, "junk"]},
+            NOW,
+        ),
     }
     return Snapshot(NOW, panels)
 
@@ -74,12 +105,13 @@ def test_nagios_summary_newline_cannot_forge_a_second_status_line():
     assert status.startswith("MONTAGU WARNING - barman WARNING: ") and "forged" not in perf
     assert perf == "starport_a_b_c_d__x_age=10s;;;"  # the label is safe, the non-numbers are left out
     for line in lines:
-        assert not any(ord(c) < 32 or 0x7f <= ord(c) <= 0x9f or c == "\u2028" for c in line), repr(line)
+        assert not any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F or c == "\u2028" for c in line), repr(line)
 
 
 def test_json_and_text_carry_only_clean_strings():
     """Finding 6: the JSON document decodes to strings without control characters; so does the text."""
     doc = json.loads(check.dumps(hostile_snap()))
+
     def strings(v):
         if isinstance(v, str):
             yield v
@@ -90,8 +122,9 @@ def test_json_and_text_carry_only_clean_strings():
         elif isinstance(v, list):
             for x in v:
                 yield from strings(x)
+
     for s in strings(doc):
-        assert not any((ord(c) < 32 and c not in "\n\t") or 0x7f <= ord(c) <= 0x9f for c in s), repr(s)
+        assert not any((ord(c) < 32 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F for c in s), repr(s)
     assert "\n" not in doc["panels"]["barman"]["summary"]
     text = check.to_text(hostile_snap())
     assert len(text.split("\n")) == 3 and "\x1b" not in text and "\x00" not in text

@@ -48,16 +48,22 @@ def test_spec_example_error_message():
 
 
 def test_nested_ssh_form_is_accepted():
-    text = GOOD.replace("    host: science.example\n    port: 22\n    user: montagu\n",
-                        "    ssh: {host: science.example, port: twenty-two, user: montagu}\n")
+    text = GOOD.replace(
+        "    host: science.example\n    port: 22\n    user: montagu\n",
+        "    ssh: {host: science.example, port: twenty-two, user: montagu}\n",
+    )
     assert errors_of(text) == ['hosts.science.ssh.port: expected an integer, got "twenty-two" (config.yml line 5)']
     cfg = parse_config(text.replace("twenty-two", "2222"), Path("config.yml"))
     assert (cfg.hosts["science"].host, cfg.hosts["science"].port) == ("science.example", 2222)
 
 
 def test_all_errors_at_once_with_lines():
-    text = GOOD.replace("port: 22", "port: 99999") \
-        .replace("starport: {host: annex}", "starport: {host: anex, tragets: [x]}") + "refresh_secs: 3\n"
+    text = (
+        GOOD.replace("port: 22", "port: 99999").replace(
+            "starport: {host: annex}", "starport: {host: anex, tragets: [x]}"
+        )
+        + "refresh_secs: 3\n"
+    )
     errs = errors_of(text)
     assert any(e.startswith("hosts.science.port: expected a port number") and "line 6" in e for e in errs)
     assert any(e.startswith('starport.host: unknown host "anex"') for e in errs)
@@ -83,8 +89,10 @@ def test_nightly_needs_volume_or_path():
     assert errs[0].startswith("nightly: give exactly one of volume")
 
 
-@pytest.mark.parametrize("text,needle", [("", "config file is empty"), ("hosts: [\n", "not valid YAML"),
-                                         ("- a\n- b\n", "config: expected a mapping")])
+@pytest.mark.parametrize(
+    "text,needle",
+    [("", "config file is empty"), ("hosts: [\n", "not valid YAML"), ("- a\n- b\n", "config: expected a mapping")],
+)
 def test_empty_or_invalid(text, needle):
     assert needle in errors_of(text)[0]
 
@@ -130,15 +138,22 @@ def test_path_keys_are_absolute_and_clean(key, value):
     section, *rest = key.split(".")
     value_yaml = '"' + value.replace("\t", "\\t") + '"'
     inner = f"{rest[-1]}: {value_yaml}" if len(rest) == 1 else f"{rest[0]}: {{{rest[1]}: {value_yaml}}}"
-    text = GOOD.replace(f"{section}: {{host: annex", f"{section}: {{host: annex, {inner}") if section != "science" \
+    text = (
+        GOOD.replace(f"{section}: {{host: annex", f"{section}: {{host: annex, {inner}")
+        if section != "science"
         else GOOD.replace("  host: science\n", f"  host: science\n  {inner}\n")
+    )
     errs = errors_of(text)
     assert len(errs) == 1 and errs[0].startswith(key + ": expected") and "line" in errs[0], errs
 
 
 def test_paths_are_normalised_and_starport_may_use_home():
-    cfg = parse_config(GOOD.replace("volume: montagu_db_volume}", "volume: montagu_db_volume, mount: /srv//nightly/}")
-                       .replace("starport: {host: annex}", "starport: {host: annex, path: ~/sp/./x}"), Path("c.yml"))
+    cfg = parse_config(
+        GOOD.replace("volume: montagu_db_volume}", "volume: montagu_db_volume, mount: /srv//nightly/}").replace(
+            "starport: {host: annex}", "starport: {host: annex, path: ~/sp/./x}"
+        ),
+        Path("c.yml"),
+    )
     assert cfg.nightly.mount == "/srv/nightly" and cfg.starport.path == "~/sp/x"
 
 
@@ -152,20 +167,28 @@ def test_mount_is_not_barman_home(mount):
 @pytest.mark.parametrize("name", ["a/b", "..", ".", "-rf", "x\\ny"])
 def test_timestamp_file_is_a_plain_name(name):
     """Finding 1: nightly.timestamp_file is a file name, not a path or an option."""
-    errs = errors_of(GOOD.replace("volume: montagu_db_volume}",
-                                  f'volume: montagu_db_volume, timestamp_file: "{name}"}}'))
+    errs = errors_of(
+        GOOD.replace("volume: montagu_db_volume}", f'volume: montagu_db_volume, timestamp_file: "{name}"}}')
+    )
     assert len(errs) == 1 and errs[0].startswith("nightly.timestamp_file: expected a plain file name"), errs
 
 
-@pytest.mark.parametrize("key,edit", [
-    ("barman.server", ("server: x", None)), ("barman.container", ("container: barman-montagu", "container: '-it'")),
-    ("nightly.volume", ("volume: montagu_db_volume}", "volume: 'a b'}")),
-])
+@pytest.mark.parametrize(
+    "key,edit",
+    [
+        ("barman.server", ("server: x", None)),
+        ("barman.container", ("container: barman-montagu", "container: '-it'")),
+        ("nightly.volume", ("volume: montagu_db_volume}", "volume: 'a b'}")),
+    ],
+)
 def test_names_match_a_conservative_pattern(key, edit):
     """Finding 1: names that reach argv, containers and volumes are plain names."""
     old, new = edit
-    text = GOOD.replace("barman: {host: annex,", "barman: {host: annex, server: '--help',") if new is None \
+    text = (
+        GOOD.replace("barman: {host: annex,", "barman: {host: annex, server: '--help',")
+        if new is None
         else GOOD.replace(old, new)
+    )
     errs = errors_of(text)
     assert len(errs) == 1 and errs[0].startswith(key + ": expected a name"), errs
 
@@ -183,36 +206,60 @@ def test_host_name_key_is_unknown():
     assert len(errs) == 1 and errs[0].startswith("hosts.science.name: unknown key")
 
 
-@pytest.mark.parametrize("line,needle", [
-    ("refresh_seconds: .nan", "refresh_seconds: expected a finite number"),
-    ("refresh_seconds: .inf", "refresh_seconds: expected a finite number"),
-    ("refresh_seconds: 0.1", "refresh_seconds: expected a number of seconds (0.5-3600)"),
-    ("refresh_seconds: 100000", "refresh_seconds: expected a number of seconds (0.5-3600)"),
-    ("timeouts: {connect_seconds: 0}", "timeouts.connect_seconds: expected a number of seconds (> 0 and <= 86400)"),
-    ("timeouts: {command_seconds: -.inf}", "timeouts.command_seconds: expected a finite number"),
-    ("timeouts: {command_seconds: 86401}", "timeouts.command_seconds: expected a number of seconds"),
-    ("timeouts: {command_seconds: true}", "timeouts.command_seconds: expected a number, got True"),
-    ("wal: {thresholds: {lag_warning_bytes: 0}}", "wal.thresholds.lag_warning_bytes: expected a positive integer"),
-    ("wal: {thresholds: {lag_warning_bytes: .nan}}", "wal.thresholds.lag_warning_bytes: expected an integer, got nan"),
-])
+@pytest.mark.parametrize(
+    "line,needle",
+    [
+        ("refresh_seconds: .nan", "refresh_seconds: expected a finite number"),
+        ("refresh_seconds: .inf", "refresh_seconds: expected a finite number"),
+        ("refresh_seconds: 0.1", "refresh_seconds: expected a number of seconds (0.5-3600)"),
+        ("refresh_seconds: 100000", "refresh_seconds: expected a number of seconds (0.5-3600)"),
+        ("timeouts: {connect_seconds: 0}", "timeouts.connect_seconds: expected a number of seconds (> 0 and <= 86400)"),
+        ("timeouts: {command_seconds: -.inf}", "timeouts.command_seconds: expected a finite number"),
+        ("timeouts: {command_seconds: 86401}", "timeouts.command_seconds: expected a number of seconds"),
+        ("timeouts: {command_seconds: true}", "timeouts.command_seconds: expected a number, got True"),
+        ("wal: {thresholds: {lag_warning_bytes: 0}}", "wal.thresholds.lag_warning_bytes: expected a positive integer"),
+        (
+            "wal: {thresholds: {lag_warning_bytes: .nan}}",
+            "wal.thresholds.lag_warning_bytes: expected an integer, got nan",
+        ),
+    ],
+)
 def test_numbers_are_finite_and_bounded(line, needle):
     """Finding 16: .nan and .inf are refused, every number has a sane range."""
     errs = errors_of(GOOD + line + "\n")
     assert len(errs) == 1 and errs[0].startswith(needle) and "line 16" in errs[0], errs
 
 
-@pytest.mark.parametrize("edit,needle", [
-    (("nightly: {host: annex,", "nightly: {host: annex, jobs: 0,"), "nightly.jobs: expected a number of jobs (1-64)"),
-    (("nightly: {host: annex,", "nightly: {host: annex, jobs: 65,"), "nightly.jobs: expected a number of jobs (1-64)"),
-    (("port: 22", "port: 0"), "hosts.science.port: expected a port number (1-65535)"),
-    (("port: 22", "port: 22\n    connect_timeout: .inf"), "hosts.science.connect_timeout: expected a finite number"),
-    (("nightly: {host: annex,", "nightly: {host: annex, thresholds: {warning_hours: 50, critical_hours: 26},"),
-     "nightly.thresholds.warning_hours: warning_hours (50) must be below critical_hours (26)"),
-    (("starport: {host: annex}", "starport: {host: annex, thresholds: {warning_hours: 60}}"),
-     "starport.thresholds.warning_hours: warning_hours (60) must be below critical_hours (50)"),
-    (("barman: {host: annex,", "barman: {host: annex, thresholds: {backup_critical_days: 32},"),
-     "barman.thresholds.backup_warning_days: backup_warning_days (32) must be below backup_critical_days (32)"),
-])
+@pytest.mark.parametrize(
+    "edit,needle",
+    [
+        (
+            ("nightly: {host: annex,", "nightly: {host: annex, jobs: 0,"),
+            "nightly.jobs: expected a number of jobs (1-64)",
+        ),
+        (
+            ("nightly: {host: annex,", "nightly: {host: annex, jobs: 65,"),
+            "nightly.jobs: expected a number of jobs (1-64)",
+        ),
+        (("port: 22", "port: 0"), "hosts.science.port: expected a port number (1-65535)"),
+        (
+            ("port: 22", "port: 22\n    connect_timeout: .inf"),
+            "hosts.science.connect_timeout: expected a finite number",
+        ),
+        (
+            ("nightly: {host: annex,", "nightly: {host: annex, thresholds: {warning_hours: 50, critical_hours: 26},"),
+            "nightly.thresholds.warning_hours: warning_hours (50) must be below critical_hours (26)",
+        ),
+        (
+            ("starport: {host: annex}", "starport: {host: annex, thresholds: {warning_hours: 60}}"),
+            "starport.thresholds.warning_hours: warning_hours (60) must be below critical_hours (50)",
+        ),
+        (
+            ("barman: {host: annex,", "barman: {host: annex, thresholds: {backup_critical_days: 32},"),
+            "barman.thresholds.backup_warning_days: backup_warning_days (32) must be below backup_critical_days (32)",
+        ),
+    ],
+)
 def test_bounds_and_warning_below_critical(edit, needle):
     """Finding 16: bounded numbers; a warning threshold is below its critical one."""
     errs = errors_of(GOOD.replace(*edit))
@@ -221,13 +268,15 @@ def test_bounds_and_warning_below_critical(edit, needle):
 
 def test_wal_warning_below_critical():
     errs = errors_of(GOOD + "wal: {thresholds: {archive_warning_seconds: 7200, archive_critical_seconds: 3600}}\n")
-    assert errs == ["wal.thresholds.archive_warning_seconds: archive_warning_seconds (7200) must be below "
-                    "archive_critical_seconds (3600) (config.yml line 16)"]
+    assert errs == [
+        "wal.thresholds.archive_warning_seconds: archive_warning_seconds (7200) must be below "
+        "archive_critical_seconds (3600) (config.yml line 16)"
+    ]
 
 
-ALIAS_BOMB = ('a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
-              + "".join(f"{n}: &{n} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n"
-                        for p, n in zip("abcdefgh", "bcdefghi", strict=True)))
+ALIAS_BOMB = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
+    f"{n}: &{n} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+)
 
 
 def test_alias_bomb_is_refused_without_expanding():
@@ -240,13 +289,21 @@ def test_alias_bomb_is_refused_without_expanding():
 
 def test_anchor_and_alias_in_a_section():
     text = GOOD.replace("starport: {host: annex}", "starport: {host: &h annex, volume: *h}")
-    assert errors_of(text) == ["starport.host: YAML anchors and aliases are not allowed (config.yml line 10)",
-                               "starport.volume: YAML anchors and aliases are not allowed (config.yml line 10)"]
+    assert errors_of(text) == [
+        "starport.host: YAML anchors and aliases are not allowed (config.yml line 10)",
+        "starport.volume: YAML anchors and aliases are not allowed (config.yml line 10)",
+    ]
 
 
-@pytest.mark.parametrize("value,shown", [("[1, 2, 3]", "a list of 3 items"),
-                                         ("{a: 1, b: 2, c: 3}", "a mapping of 3 keys"), ("[x]", "a list of 1 item"),
-                                         ('"' + "y" * 5000 + '"', '"' + "y" * 60 + '..."')])
+@pytest.mark.parametrize(
+    "value,shown",
+    [
+        ("[1, 2, 3]", "a list of 3 items"),
+        ("{a: 1, b: 2, c: 3}", "a mapping of 3 keys"),
+        ("[x]", "a list of 1 item"),
+        ('"' + "y" * 5000 + '"', '"' + "y" * 60 + '..."'),
+    ],
+)
 def test_values_described_by_type_and_size(value, shown):
     """Finding 15: non-scalars are described, never dumped; a shown value is capped."""
     errs = errors_of(GOOD.replace("port: 22", f"port: {value}"))
@@ -279,8 +336,15 @@ def test_unreadable_config_is_one_line_naming_the_file(tmp_path):
         load_config(big)
 
 
-@pytest.mark.parametrize("url", ["https://ops:hunter2secret@hooks.example/x", "http://hunter2secret@hooks.example/",
-                                 "ftp://ops:hunter2secret@hooks.example/", "https://ops:hunter2secret@[::1/x"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://ops:hunter2secret@hooks.example/x",
+        "http://hunter2secret@hooks.example/",
+        "ftp://ops:hunter2secret@hooks.example/",
+        "https://ops:hunter2secret@[::1/x",
+    ],
+)
 def test_notify_with_credentials_is_refused_without_echo(url):
     """Finding 2: a notify URL with user:password@ is refused and the password never shown."""
     errs = errors_of(GOOD + f'notify: "{url}"\n')
@@ -298,12 +362,15 @@ def test_notify_plain_url_is_kept():
     assert parse_config(GOOD + "notify: https://hooks.example/x\n", Path("c.yml")).notify == "https://hooks.example/x"
 
 
-@pytest.mark.parametrize("old,new,key", [
-    ("host: science.example", "host: -oProxyCommand=touch", "hosts.science.host"),
-    ("host: science.example", 'host: "science.example -p 2"', "hosts.science.host"),
-    ("user: montagu", "user: -lroot", "hosts.science.user"),
-    ("user: montagu", 'user: "mont agu"', "hosts.science.user"),
-])
+@pytest.mark.parametrize(
+    "old,new,key",
+    [
+        ("host: science.example", "host: -oProxyCommand=touch", "hosts.science.host"),
+        ("host: science.example", 'host: "science.example -p 2"', "hosts.science.host"),
+        ("user: montagu", "user: -lroot", "hosts.science.user"),
+        ("user: montagu", 'user: "mont agu"', "hosts.science.user"),
+    ],
+)
 def test_host_and_user_cannot_be_options(old, new, key):
     """Finding 20: a host or user never starts with - and has no whitespace (it could become an ssh option)."""
     errs = errors_of(GOOD.replace(old, new))
@@ -311,8 +378,10 @@ def test_host_and_user_cannot_be_options(old, new, key):
 
 
 def test_nested_ssh_host_cannot_be_an_option():
-    text = GOOD.replace("    host: science.example\n    port: 22\n    user: montagu\n",
-                        "    ssh: {host: -oProxyCommand=x, user: montagu}\n")
+    text = GOOD.replace(
+        "    host: science.example\n    port: 22\n    user: montagu\n",
+        "    ssh: {host: -oProxyCommand=x, user: montagu}\n",
+    )
     errs = errors_of(text)
     assert len(errs) == 1 and errs[0].startswith("hosts.science.ssh.host: expected a host or user name")
 
@@ -320,8 +389,10 @@ def test_nested_ssh_host_cannot_be_an_option():
 def test_host_connect_timeout_port_and_key_paths(tmp_path, monkeypatch):
     """Finding 20: connect timeout from timeouts unless the host sets one; port not given stays None;
     relative key_file/known_hosts resolve against the config file's directory, not the cwd."""
-    text = GOOD.replace("    port: 22\n", "    key_file: keys/id\n    known_hosts: ~/kh\n") \
+    text = (
+        GOOD.replace("    port: 22\n", "    key_file: keys/id\n    known_hosts: ~/kh\n")
         + "timeouts: {connect_seconds: 7}\n"
+    )
     text = text.replace("annex: {transport: local,", "annex: {transport: local, connect_timeout: 2,")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.chdir("/")

@@ -1,16 +1,24 @@
 """Every row of the health rules table (spec section 4), on typed facts with a fixed clock."""
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from montagu_console import health
 from montagu_console.config import BarmanConfig, NightlyConfig, ScienceConfig, StarportConfig, WalConfig
-from montagu_console.snapshot import (BackupInfo, BarmanCheck, BarmanFacts, RestoreFacts, StarportFacts,
-                                      StarportTarget, Status, WalFacts)
+from montagu_console.snapshot import (
+    BackupInfo,
+    BarmanCheck,
+    BarmanFacts,
+    RestoreFacts,
+    StarportFacts,
+    StarportTarget,
+    Status,
+    WalFacts,
+)
 
-NOW = datetime(2026, 11, 25, 6, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 DAY, HOUR, MIB = timedelta(days=1), timedelta(hours=1), 1024**2
 
 
@@ -19,10 +27,17 @@ def backup(age, status="DONE", bid="20261124T071355"):
 
 
 def barman_facts(**kw):
-    base = dict(server="montagu", barman_version="3.19.1", pg_reachable=True, pg_version="15.18",
-                data_size_bytes=183 * MIB, checks=(BarmanCheck("postgresql", True, ""),
-                                                   BarmanCheck("failed backups", True, "there are 0 failed backups")),
-                backups=(backup(2 * HOUR),), backup_running=False, container_running=True)
+    base = dict(
+        server="montagu",
+        barman_version="3.19.1",
+        pg_reachable=True,
+        pg_version="15.18",
+        data_size_bytes=183 * MIB,
+        checks=(BarmanCheck("postgresql", True, ""), BarmanCheck("failed backups", True, "there are 0 failed backups")),
+        backups=(backup(2 * HOUR),),
+        backup_running=False,
+        container_running=True,
+    )
     base.update(kw)
     return BarmanFacts(**base)
 
@@ -37,8 +52,16 @@ def test_barman_ok_summary_and_facts():
     assert "1 backup," in r.summary and "2 hours" in r.summary
     assert r.facts["last_backup_age_seconds"] == 7200
     assert r.facts["last_backup_end"] == (NOW - 2 * HOUR).isoformat()
-    assert set(r.facts) >= {"server", "backups_available", "last_backup_id", "last_backup_end",
-                            "last_backup_age_seconds", "failed_checks", "backup_running", "data_size_bytes"}
+    assert set(r.facts) >= {
+        "server",
+        "backups_available",
+        "last_backup_id",
+        "last_backup_end",
+        "last_backup_age_seconds",
+        "failed_checks",
+        "backup_running",
+        "data_size_bytes",
+    }
 
 
 def test_barman_pg_unreachable_is_critical():
@@ -66,8 +89,10 @@ def test_barman_backup_age(days, status):
 
 
 def test_barman_failed_backup_in_list_is_warning():
-    r = judge_barman(backups=(backup(HOUR), backup(None, "FAILED", "20261101T000000")),
-                     checks=(BarmanCheck("failed backups", False, "there are 1 failed backups"),))
+    r = judge_barman(
+        backups=(backup(HOUR), backup(None, "FAILED", "20261101T000000")),
+        checks=(BarmanCheck("failed backups", False, "there are 1 failed backups"),),
+    )
     assert r.status is Status.WARNING and "20261101T000000" in r.summary
 
 
@@ -78,9 +103,17 @@ def test_barman_started_backup_is_not_counted_and_shown_running():
 
 
 def wal(**kw):
-    base = dict(slot_name="barman", receive_wal_running=True, slot_active=True, lag_bytes=2 * MIB,
-                server_lsn="0/2B170708", flush_lsn="0/2B000000", streaming_state="streaming",
-                last_archived_wal="00000001000000000000002A", last_archived_at=NOW - timedelta(seconds=70))
+    base = dict(
+        slot_name="barman",
+        receive_wal_running=True,
+        slot_active=True,
+        lag_bytes=2 * MIB,
+        server_lsn="0/2B170708",
+        flush_lsn="0/2B000000",
+        streaming_state="streaming",
+        last_archived_wal="00000001000000000000002A",
+        last_archived_at=NOW - timedelta(seconds=70),
+    )
     base.update(kw)
     return health.judge_wal(WalFacts(**base), WalConfig(), NOW)
 
@@ -101,7 +134,9 @@ def test_wal_slot_inactive_is_critical():
     assert r.status is Status.CRITICAL and "slot barman inactive" in r.summary
 
 
-@pytest.mark.parametrize("lag,status", [(63 * MIB, Status.OK), (65 * MIB, Status.WARNING), (1025 * MIB, Status.CRITICAL)])
+@pytest.mark.parametrize(
+    "lag,status", [(63 * MIB, Status.OK), (65 * MIB, Status.WARNING), (1025 * MIB, Status.CRITICAL)]
+)
 def test_wal_lag(lag, status):
     assert wal(lag_bytes=lag).status is status
 
@@ -118,8 +153,12 @@ def test_wal_unknown_archive_time_is_never_ok():
 
 def starport(nightly_age=10 * HOUR, target_age=9 * HOUR, carried=None, **kw):
     nightly_at = NOW - nightly_age if nightly_age is not None else None
-    target = StarportTarget("barman_to_starport", NOW - target_age if target_age is not None else None,
-                            None, carried if carried is not None else nightly_at)
+    target = StarportTarget(
+        "barman_to_starport",
+        NOW - target_age if target_age is not None else None,
+        None,
+        carried if carried is not None else nightly_at,
+    )
     facts = StarportFacts(nightly_at, None, (target,))
     facts = replace(facts, **kw)
     return health.judge_starport(facts, NightlyConfig(host="annex", volume="v"), StarportConfig(host="annex"), NOW)
@@ -129,9 +168,13 @@ def test_starport_ok():
     r = starport()
     assert r.status is Status.OK
     assert r.facts["nightly_age_seconds"] == 36000
-    assert r.facts["targets"][0] == {"name": "barman_to_starport", "last_backup": (NOW - 9 * HOUR).isoformat(),
-                                     "age_seconds": 32400, "error": None,
-                                     "carried_restore_at": (NOW - 10 * HOUR).isoformat()}
+    assert r.facts["targets"][0] == {
+        "name": "barman_to_starport",
+        "last_backup": (NOW - 9 * HOUR).isoformat(),
+        "age_seconds": 32400,
+        "error": None,
+        "carried_restore_at": (NOW - 10 * HOUR).isoformat(),
+    }
 
 
 @pytest.mark.parametrize("hours,status", [(25, Status.OK), (27, Status.WARNING), (51, Status.CRITICAL)])
@@ -143,7 +186,7 @@ def test_starport_nightly_age(hours, status):
 @pytest.mark.parametrize("hours,status", [(27, Status.WARNING), (51, Status.CRITICAL)])
 def test_starport_target_age(hours, status):
     r = starport(nightly_age=timedelta(hours=hours + 1), target_age=timedelta(hours=hours))
-    assert r.status is status and "barman_to_starport" in r.summary or "nightly" in r.summary
+    assert (r.status is status and "barman_to_starport" in r.summary) or "nightly" in r.summary
 
 
 def test_starport_never_backed_up_is_critical():
@@ -167,9 +210,20 @@ def test_starport_copy_older_than_nightly_is_warning():
 
 
 def restore(**kw):
-    base = dict(container="montagu-db", container_status="running", phase="ready", percent=100.0, eta_seconds=0,
-                db_accepting=True, in_recovery=False, data_restored_from=NOW - 3 * DAY, last_restore_at=None,
-                last_restore_failed=False, redo_lsn=None, target_lsn=None)
+    base = dict(
+        container="montagu-db",
+        container_status="running",
+        phase="ready",
+        percent=100.0,
+        eta_seconds=0,
+        db_accepting=True,
+        in_recovery=False,
+        data_restored_from=NOW - 3 * DAY,
+        last_restore_at=None,
+        last_restore_failed=False,
+        redo_lsn=None,
+        target_lsn=None,
+    )
     base.update(kw)
     return health.judge_restore(RestoreFacts(**base), ScienceConfig(host="science"), NOW)
 
@@ -216,8 +270,13 @@ def test_worst_status_ordering():
 
 
 def drill(outcome="passed", days=10):
-    return {"drill_id": "20261115T000000Z-drill-abcd", "outcome": outcome,
-            "finished_at": (NOW - days * DAY).isoformat(), "rto_seconds": 60.0, "rpo_seconds": 30.0}
+    return {
+        "drill_id": "20261115T000000Z-drill-abcd",
+        "outcome": outcome,
+        "finished_at": (NOW - days * DAY).isoformat(),
+        "rto_seconds": 60.0,
+        "rpo_seconds": 30.0,
+    }
 
 
 def test_restore_no_drill_is_a_fact_not_a_warning_by_default():
@@ -227,6 +286,7 @@ def test_restore_no_drill_is_a_fact_not_a_warning_by_default():
 
 def test_restore_no_drill_warns_where_required():
     from dataclasses import replace as _replace
+
     r = health.judge_restore(_replace(restore().detail), ScienceConfig(host="science", require_drill=True), NOW)
     assert r.status is Status.WARNING and "no restore drill on record" in r.summary
 

@@ -15,10 +15,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_check_path_does_not_import_textual():
-    code = ("import sys, montagu_console.cli, montagu_console.collect, montagu_console.check, "
-            "montagu_console.lab, montagu_console.clock, montagu_console.text; "
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'textual' or m.startswith('montagu_console.tui'));"
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, montagu_console.cli, montagu_console.collect, montagu_console.check, "
+        "montagu_console.lab, montagu_console.clock, montagu_console.text; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'textual' or m.startswith('montagu_console.tui'));"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
 

@@ -7,15 +7,21 @@ START = """\
 2026-11-25 05:00:00.010 UTC [1] LOG:  listening on IPv4 address "127.0.0.1", port 55433
 2026-11-25 05:00:00.020 UTC [7] LOG:  database system was interrupted; last known up at 2026-11-24 07:13:55 UTC
 """
-REDO = START + """\
+REDO = (
+    START
+    + """\
 2026-11-25 05:00:00.100 UTC [7] LOG:  redo starts at 0/22000028
 2026-11-25 05:00:01.100 UTC [8] FATAL:  the database system is starting up
 2026-11-25 05:00:01.200 UTC [7] LOG:  redo in progress, elapsed time: 1.00 s, current LSN: 0/26C20068
 """
-READY = REDO + """\
+)
+READY = (
+    REDO
+    + """\
 2026-11-25 05:00:02.000 UTC [7] LOG:  redo done at 0/35E44A10 system usage: CPU: user: 0.85 s
 2026-11-25 05:00:02.100 UTC [1] LOG:  database system is ready to accept connections
 """
+)
 
 
 def test_no_start_line():

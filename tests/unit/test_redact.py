@@ -2,8 +2,10 @@ from montagu_console.redact import redact, redact_data
 
 
 def test_conninfo_password():
-    assert redact("host=db user=barman password=s3cret dbname=montagu") == \
-        "host=db user=barman password=*REDACTED* dbname=montagu"
+    assert (
+        redact("host=db user=barman password=s3cret dbname=montagu")
+        == "host=db user=barman password=*REDACTED* dbname=montagu"
+    )
 
 
 def test_url_env_and_quoted_forms():
@@ -26,23 +28,26 @@ def test_structures_keep_their_shape():
 import pytest  # noqa: E402
 
 
-@pytest.mark.parametrize("text,secret", [
-    ('{"password": "hunter2", "user": "barman"}', "hunter2"),
-    ('{"password": "a\\"b-c", "x": 1}', 'b-c'),
-    ("{'token': 'tok-123'}", "tok-123"),
-    ("password='a\\'b-tail'", "b-tail"),
-    ('password="x\\"y-tail"', "y-tail"),
-    ("postgresql://barman:p@ss@word@db.example:5432/montagu", "ss@word"),
-    ("postgresql://barman:p@ss@db/montagu", "p@ss"),
-    ("GITHUB_TOKEN=ghp_abcdef", "ghp_abcdef"),
-    ("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI", "wJalrXUtnFEMI"),
-    ("MY_API_KEY=k-42", "k-42"),
-    ("Authorization: Bearer eyJhbGciOi", "eyJhbGciOi"),
-    ("notify https://hooks.slack.com/services/T000/B000/XXXXSECRET failed", "XXXXSECRET"),
-    ("https://example.org/hook?token=abc123&x=1", "abc123"),
-    ("secret: s3cr3t", "s3cr3t"),
-    ("api_key=zzz-key", "zzz-key"),
-])
+@pytest.mark.parametrize(
+    "text,secret",
+    [
+        ('{"password": "hunter2", "user": "barman"}', "hunter2"),
+        ('{"password": "a\\"b-c", "x": 1}', "b-c"),
+        ("{'token': 'tok-123'}", "tok-123"),
+        ("password='a\\'b-tail'", "b-tail"),
+        ('password="x\\"y-tail"', "y-tail"),
+        ("postgresql://barman:p@ss@word@db.example:5432/montagu", "ss@word"),
+        ("postgresql://barman:p@ss@db/montagu", "p@ss"),
+        ("GITHUB_TOKEN=ghp_abcdef", "ghp_abcdef"),
+        ("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI", "wJalrXUtnFEMI"),
+        ("MY_API_KEY=k-42", "k-42"),
+        ("Authorization: Bearer eyJhbGciOi", "eyJhbGciOi"),
+        ("notify https://hooks.slack.com/services/T000/B000/XXXXSECRET failed", "XXXXSECRET"),
+        ("https://example.org/hook?token=abc123&x=1", "abc123"),
+        ("secret: s3cr3t", "s3cr3t"),
+        ("api_key=zzz-key", "zzz-key"),
+    ],
+)
 def test_secret_forms(text, secret):
     out = redact(text)
     assert secret not in out, out
@@ -50,8 +55,13 @@ def test_secret_forms(text, secret):
 
 
 def test_ordinary_text_is_kept():
-    for text in ("barman check montagu: OK", "https://example.org/", "slot barman active", "lag 0 B",
-                 "https://example.org/health"):
+    for text in (
+        "barman check montagu: OK",
+        "https://example.org/",
+        "slot barman active",
+        "lag 0 B",
+        "https://example.org/health",
+    ):
         assert redact(text) == text
 
 

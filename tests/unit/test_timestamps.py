@@ -1,4 +1,4 @@
-from datetime import timezone
+from datetime import UTC
 
 import pytest
 
@@ -12,7 +12,7 @@ def test_rfc3339_ns_from_date():
 
 def test_bb8_isoformat_with_offset():
     t = parse_timestamp("2026-11-25T05:01:02.5+01:00")
-    assert t.astimezone(timezone.utc).hour == 4
+    assert t.astimezone(UTC).hour == 4
 
 
 @pytest.mark.parametrize("bad", ["", "yesterday", "2026-11-25 05:01:02"])

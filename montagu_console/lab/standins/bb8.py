@@ -86,6 +86,7 @@ Options:
 
 # --- settings ------------------------------------------------------------------------------------
 
+
 class Target:
     """One entry of ``targets``: a named volume or a directory, with its backup/restore flags."""
 
@@ -113,6 +114,7 @@ class Settings:
         self.log_dir = config.get("logs_dir", DEFAULT_LOG_DIR)
         self.rsync_image = config.get("rsync_image", "instrumentisto/rsync-ssh")
         self.rsync_mounts = list(config.get("rsync_mounts", []))
+        self.instance_guid: str | None
         if os.path.isfile(machine_id_path):
             with open(machine_id_path) as f:
                 self.instance_guid = f.read().replace("\n", "")
@@ -125,8 +127,7 @@ class Settings:
         if self._client is None:
             import docker
 
-            self._client = docker.DockerClient(base_url=self.docker_host) if self.docker_host \
-                else docker.from_env()
+            self._client = docker.DockerClient(base_url=self.docker_host) if self.docker_host else docker.from_env()
         return self._client
 
     def ssh_options(self) -> list[str]:
@@ -138,8 +139,14 @@ class Settings:
         if s.get("key_file"):
             opts += ["-i", s["key_file"], "-o", "IdentitiesOnly=yes"]
         if s.get("known_hosts"):
-            opts += ["-o", f"UserKnownHostsFile={s['known_hosts']}", "-o", "GlobalKnownHostsFile=/dev/null",
-                     "-o", "StrictHostKeyChecking=yes"]
+            opts += [
+                "-o",
+                f"UserKnownHostsFile={s['known_hosts']}",
+                "-o",
+                "GlobalKnownHostsFile=/dev/null",
+                "-o",
+                "StrictHostKeyChecking=yes",
+            ]
         return opts + ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
 
     def ssh_files(self) -> list[str]:
@@ -155,6 +162,7 @@ def configured_log_dir() -> str:
 
 
 # --- the starport --------------------------------------------------------------------------------
+
 
 class RemotePaths:
     def __init__(self, target_name: str, starport: dict):
@@ -184,8 +192,9 @@ class RemoteFileManager:
         except subprocess.TimeoutExpired:
             raise RemoteCommandError(f"Command '{remote_cmd}' on {self.paths.host} timed out") from None
         if result.returncode != 0:
-            raise RemoteCommandError(f"Command '{shlex.join(argv)}' returned non-zero exit status "
-                                     f"{result.returncode}: {result.stderr!r}")
+            raise RemoteCommandError(
+                f"Command '{shlex.join(argv)}' returned non-zero exit status {result.returncode}: {result.stderr!r}"
+            )
         return result.stdout
 
     def get_metadata(self) -> dict:
@@ -205,11 +214,11 @@ class RemoteFileManager:
     def validate_instance(self, local_guid: str | None) -> None:
         remote_guid = self.get_metadata().get("instance_guid")
         if remote_guid and local_guid and remote_guid != local_guid:
-            raise Exception(f"Target {self.paths.target_name} has been backed up by a different "
-                            "instance of bb8.")
+            raise Exception(f"Target {self.paths.target_name} has been backed up by a different instance of bb8.")
 
 
 # --- rsync in a throw-away container -------------------------------------------------------------
+
 
 class RsyncError(Exception):
     def __init__(self, code: int):
@@ -229,16 +238,27 @@ class DockerRsync:
     def _run_rsync(self, volumes: dict, from_path: str, to_path: str, relative: bool) -> None:
         # bb8 disables ssh compression; the lab adds its port, key and known_hosts
         ssh_cmd = " ".join(["ssh", "-o", "Compression=no", *self.settings.ssh_options()])
-        cmd = ["rsync", "-r", "-v", "-e", ssh_cmd, "--perms", "--delete", "--info=progress2", "--times",
-               from_path, to_path]
+        cmd = [
+            "rsync",
+            "-r",
+            "-v",
+            "-e",
+            ssh_cmd,
+            "--perms",
+            "--delete",
+            "--info=progress2",
+            "--times",
+            from_path,
+            to_path,
+        ]
         if relative:
             cmd.append("--relative")
         logging.debug("Running rsync in docker with: " + " ".join(cmd))
         logging.debug("Volume mapping: " + str(volumes))
         binds = [f"{src}:{v['bind']}:{v['mode']}" for src, v in volumes.items()] + self.settings.rsync_mounts
         container = self.settings.docker.containers.run(
-            self.settings.rsync_image, command=cmd, volumes=binds, detach=True, network_mode="host",
-            working_dir="/")
+            self.settings.rsync_image, command=cmd, volumes=binds, detach=True, network_mode="host", working_dir="/"
+        )
         try:
             log_from_docker(container)
             code = container.wait()["StatusCode"]
@@ -251,8 +271,9 @@ class DockerRsync:
         finally:
             container.remove(force=True)
 
-    def _run_rsync_with_restart(self, volumes: dict, from_path: str, to_path: str, relative: bool,
-                                restarts: int = RESTARTS) -> None:
+    def _run_rsync_with_restart(
+        self, volumes: dict, from_path: str, to_path: str, relative: bool, restarts: int = RESTARTS
+    ) -> None:
         attempts = 1
         while True:
             try:
@@ -285,6 +306,7 @@ class DockerRsync:
 
 # --- backup and restore --------------------------------------------------------------------------
 
+
 def volume_exists(settings: Settings, volume: str) -> bool:
     return volume in [v.name for v in settings.docker.volumes.list()]
 
@@ -304,8 +326,9 @@ def run_backup() -> None:
         fm.create_directories()
         fm.validate_instance(settings.instance_guid)
         rsync.backup_volume(target.mount_id, fm.paths.rsync_path)
-        fm.write_metadata({"last_backup": datetime.now().astimezone().isoformat(),
-                           "instance_guid": settings.instance_guid})
+        fm.write_metadata(
+            {"last_backup": datetime.now().astimezone().isoformat(), "instance_guid": settings.instance_guid}
+        )
 
 
 def run_restore() -> None:
@@ -328,15 +351,13 @@ def run_restore() -> None:
 
 
 def run_init() -> None:
-    raise Exception("bb8 init is not part of the lab's stand-in: the lab writes the ssh key and "
-                    "known_hosts itself")
+    raise Exception("bb8 init is not part of the lab's stand-in: the lab writes the ssh key and known_hosts itself")
 
 
 def with_logging(do, log_dir: str) -> None:
     os.makedirs(log_dir, exist_ok=True)
     filename = join(log_dir, f"bb8_{datetime.now().isoformat()}.log")
-    logging.basicConfig(filename=filename, level=logging.DEBUG,
-                        format="%(asctime)s    %(levelname)s    %(message)s")
+    logging.basicConfig(filename=filename, level=logging.DEBUG, format="%(asctime)s    %(levelname)s    %(message)s")
     logging.info("*" * 60)
     console = logging.StreamHandler()
     console.setLevel(logging.INFO)
@@ -351,8 +372,7 @@ def with_logging(do, log_dir: str) -> None:
 
 # --- status --------------------------------------------------------------------------------------
 
-NEWEST_MTIME = ('find -L {path} -print0 | xargs -0 stat --format "%Y :%y" | sort -nr | cut -d: -f2- '
-                '| head -n 1')
+NEWEST_MTIME = 'find -L {path} -print0 | xargs -0 stat --format "%Y :%y" | sort -nr | cut -d: -f2- | head -n 1'
 
 
 def normalize_timestamp(text: str) -> datetime:
@@ -370,8 +390,12 @@ def last_modified_local(target: Target, settings: Settings) -> datetime | None:
     if target.is_volume and not volume_exists(settings, target.mount_id):
         return None
     output = settings.docker.containers.run(
-        settings.rsync_image, command=["sh", "-c", NEWEST_MTIME.format(path="/data")],
-        volumes=[f"{target.mount_id}:/data:ro", *settings.rsync_mounts], network_mode="none", remove=True)
+        settings.rsync_image,
+        command=["sh", "-c", NEWEST_MTIME.format(path="/data")],
+        volumes=[f"{target.mount_id}:/data:ro", *settings.rsync_mounts],
+        network_mode="none",
+        remove=True,
+    )
     return interpret_timestamp_output(output)
 
 
@@ -389,12 +413,15 @@ def target_status(target: Target, settings: Settings) -> dict:
 
 def print_target_status(data: dict) -> None:
     last_backup, mod_local, mod_remote = data["last_backup"], data["last_modified_local"], data["last_modified_remote"]
-    print(f"""
+    print(
+        f"""
 {data["target"]}
-------------    
+------------
 Last backup:               {last_backup or "Never backed up"}
 Local copy last modified:  {mod_local or "No files present"}
-Remote copy last modified: {mod_remote or "No files present"}""", flush=True)
+Remote copy last modified: {mod_remote or "No files present"}""",
+        flush=True,
+    )
     if mod_local and (not last_backup or mod_local > last_backup):
         print("Warning: Data has been modified since last backup. Consider running bb8 backup.")
     if mod_remote and (not mod_local or mod_remote > mod_local):
@@ -425,6 +452,7 @@ def print_status(as_json: bool, names: list[str]) -> None:
 
 
 # --- logs ----------------------------------------------------------------------------------------
+
 
 def all_log_files(log_dir: str) -> list[str]:
     try:
@@ -459,6 +487,7 @@ def show_log(log_dir: str, version: str | None) -> None:
 
 # --- command line --------------------------------------------------------------------------------
 
+
 def usage_error() -> None:
     print(USAGE, end="", file=sys.stderr)
     sys.exit(1)
@@ -475,8 +504,7 @@ def main(argv: list[str]) -> None:
     signal.signal(signal.SIGTERM, _interrupt)  # `docker stop bb8`, or a cancelled console run
     command, rest = (argv[0], argv[1:]) if argv else (None, [])
     if command in ("backup", "restore", "init") and not rest:
-        with_logging({"backup": run_backup, "restore": run_restore, "init": run_init}[command],
-                     configured_log_dir())
+        with_logging({"backup": run_backup, "restore": run_restore, "init": run_init}[command], configured_log_dir())
     elif command == "status":
         as_json = "--json" in rest
         names = [a for a in rest if a != "--json"]

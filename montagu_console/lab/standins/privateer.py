@@ -70,8 +70,7 @@ def log_tail(container, n: int) -> list[str]:
     return logs
 
 
-def restore(cfg: dict, name: str, volume: str, *, server: str | None, to_volume: str | None,
-            dry_run: bool) -> None:
+def restore(cfg: dict, name: str, volume: str, *, server: str | None, to_volume: str | None, dry_run: bool) -> None:
     import docker
 
     if name not in [c["name"] for c in cfg.get("clients", [])]:
@@ -84,13 +83,16 @@ def restore(cfg: dict, name: str, volume: str, *, server: str | None, to_volume:
     image = lab.get("image", "mrcide/privateer-client:main")
     keys = srv["key_volume"]
     dest_mount = f"/privateer/volumes/{to_volume}"
-    mounts = [f"{keys}:/privateer/keys:ro", f"{to_volume}:{dest_mount}",
-              f"{os.path.join(keys, 'ssh_config')}:/etc/ssh/ssh_config:ro", *lab.get("mounts", [])]
+    mounts = [
+        f"{keys}:/privateer/keys:ro",
+        f"{to_volume}:{dest_mount}",
+        f"{os.path.join(keys, 'ssh_config')}:/etc/ssh/ssh_config:ro",
+        *lab.get("mounts", []),
+    ]
     src = f"{server}:/privateer/local/{volume}/"
     command = ["rsync", "-av", "--delete", src, f"{dest_mount}/"]
     if dry_run:
-        cmd = ["docker", "run", "--rm", "--network", "host", *[x for m in mounts for x in ("-v", m)], image,
-               *command]
+        cmd = ["docker", "run", "--rm", "--network", "host", *[x for m in mounts for x in ("-v", m)], image, *command]
         print("Command to manually run restore:")
         print()
         print(f"  {' '.join(cmd)}")
@@ -104,8 +106,7 @@ def restore(cfg: dict, name: str, volume: str, *, server: str | None, to_volume:
         return
     print(f"Restoring '{volume}' from '{server}' to '{to_volume}'", flush=True)
     client = docker.DockerClient(base_url=lab["docker_host"]) if lab.get("docker_host") else docker.from_env()
-    container = client.containers.run(image, command=command, volumes=mounts, network_mode="host",
-                                      detach=True)
+    container = client.containers.run(image, command=command, volumes=mounts, network_mode="host", detach=True)
     print("Restore command started. To stream progress, run:")
     print(f"  docker logs -f {container.name}", flush=True)
     result = container.wait()
@@ -151,10 +152,12 @@ def main(argv: list[str]) -> None:
     cfg = read_config(opts["--path"])
     name = opts["--as"]
     if not name:
-        raise Exception("Can't determine identity; did you forget to configure?"
-                        "Alternatively, pass '--as=NAME' to this command")
-    restore(cfg, name, opts["<volume>"], server=opts["--server"], to_volume=opts["--to-volume"],
-            dry_run=opts["--dry-run"])
+        raise Exception(
+            "Can't determine identity; did you forget to configure?Alternatively, pass '--as=NAME' to this command"
+        )
+    restore(
+        cfg, name, opts["<volume>"], server=opts["--server"], to_volume=opts["--to-volume"], dry_run=opts["--dry-run"]
+    )
 
 
 if __name__ == "__main__":

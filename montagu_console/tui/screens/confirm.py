@@ -23,8 +23,9 @@ class ConfirmScreen(ModalScreen[str | None]):
 
     BINDINGS = bindings("confirm")
 
-    def __init__(self, title: str, lines: list[str], *, typed: str | None = None, yes: str = "Start",
-                 no: str = "Cancel") -> None:
+    def __init__(
+        self, title: str, lines: list[str], *, typed: str | None = None, yes: str = "Start", no: str = "Cancel"
+    ) -> None:
         super().__init__(id="confirm")
         self.title_text = title
         self.lines = lines
@@ -74,4 +75,5 @@ class ConfirmScreen(ModalScreen[str | None]):
     def _changed(self, event: Input.Changed) -> None:
         text = event.value.strip()
         self.query_one(".confirm-match", Line).set(
-            "" if not text else "✓ matches" if text == self.typed else f"✗ does not match {self.typed}")
+            "" if not text else "✓ matches" if text == self.typed else f"✗ does not match {self.typed}"
+        )

@@ -89,16 +89,26 @@ class BarmanDetail(DetailScreen):
         yield SteadyTable("backup id", "end time", "age", "size", "WAL size", "status", id="backups")
 
     def show_body(self, facts: BarmanFacts, now: datetime) -> None:
-        container = yes_no(facts.container_running, "running", "NOT RUNNING") \
-            if facts.container_running is not None else "not configured"
-        self.query_one(".facts", Line).set(_pairs([
-            ("server", f"{facts.server} (barman {facts.barman_version})"),
-            ("PostgreSQL", f"{facts.pg_version or 'version unknown'}, "
-                           f"{'reachable' if facts.pg_reachable else 'UNREACHABLE'}, "
-                           f"data {humanfmt.size(facts.data_size_bytes)}"),
-            ("barman container", container),
-            ("backup running", "yes" if facts.backup_running else "no"),
-        ]))
+        container = (
+            yes_no(facts.container_running, "running", "NOT RUNNING")
+            if facts.container_running is not None
+            else "not configured"
+        )
+        self.query_one(".facts", Line).set(
+            _pairs(
+                [
+                    ("server", f"{facts.server} (barman {facts.barman_version})"),
+                    (
+                        "PostgreSQL",
+                        f"{facts.pg_version or 'version unknown'}, "
+                        f"{'reachable' if facts.pg_reachable else 'UNREACHABLE'}, "
+                        f"data {humanfmt.size(facts.data_size_bytes)}",
+                    ),
+                    ("barman container", container),
+                    ("backup running", "yes" if facts.backup_running else "no"),
+                ]
+            )
+        )
         checks = sorted(facts.checks, key=lambda c: c.ok)
         self.query_one("#checks", SteadyTable).set_rows([(c.name, "OK" if c.ok else FAILED, c.hint) for c in checks])
         rows = []
@@ -106,8 +116,16 @@ class BarmanDetail(DetailScreen):
             status = FAILED if b.status == "FAILED" else b.status
             age = fmt_ago((now - b.end_time).total_seconds()) if b.end_time else "—"
             backup_id = Text(b.backup_id, style="bold") if b.status == "FAILED" else b.backup_id
-            rows.append((backup_id, fmt_time(b.end_time, date=True), age, humanfmt.size(b.size_bytes),
-                         humanfmt.size(b.wal_size_bytes), status))
+            rows.append(
+                (
+                    backup_id,
+                    fmt_time(b.end_time, date=True),
+                    age,
+                    humanfmt.size(b.size_bytes),
+                    humanfmt.size(b.wal_size_bytes),
+                    status,
+                )
+            )
         self.query_one("#backups", SteadyTable).set_rows(rows)
 
 
@@ -123,20 +141,29 @@ class WalDetail(DetailScreen):
     def show_body(self, facts: WalFacts, now: datetime) -> None:
         archived_at = facts.last_archived_at
         archived = f"{fmt_time(archived_at)} ({fmt_ago((now - archived_at).total_seconds())})" if archived_at else "—"
-        self.query_one(".facts", Line).set(_pairs([
-            ("receive-wal", yes_no(facts.receive_wal_running, "running", "NOT RUNNING")),
-            ("replication slot", f"{facts.slot_name}: {yes_no(facts.slot_active, 'active', 'INACTIVE')}"),
-            ("streaming state", facts.streaming_state or "unknown"),
-            ("primary's LSN", facts.server_lsn or "unknown"),
-            ("barman flushed to", facts.flush_lsn or "unknown"),
-            ("lag", humanfmt.size(facts.lag_bytes)),
-            ("last archived WAL", facts.last_archived_wal or "none"),
-            ("archived at", archived),
-        ]))
+        self.query_one(".facts", Line).set(
+            _pairs(
+                [
+                    ("receive-wal", yes_no(facts.receive_wal_running, "running", "NOT RUNNING")),
+                    ("replication slot", f"{facts.slot_name}: {yes_no(facts.slot_active, 'active', 'INACTIVE')}"),
+                    ("streaming state", facts.streaming_state or "unknown"),
+                    ("primary's LSN", facts.server_lsn or "unknown"),
+                    ("barman flushed to", facts.flush_lsn or "unknown"),
+                    ("lag", humanfmt.size(facts.lag_bytes)),
+                    ("last archived WAL", facts.last_archived_wal or "none"),
+                    ("archived at", archived),
+                ]
+            )
+        )
         trend = self.host.lag_trend()
-        note = (f"one block per poll, the last {len(trend.values)}: highest {humanfmt.size(int(max(trend.values)))}; "
-                f"a full block is the WARNING threshold, {humanfmt.size(int(trend.top))}") \
-            if trend.values else "no samples yet"
+        note = (
+            (
+                f"one block per poll, the last {len(trend.values)}: highest {humanfmt.size(int(max(trend.values)))}; "
+                f"a full block is the WARNING threshold, {humanfmt.size(int(trend.top))}"
+            )
+            if trend.values
+            else "no samples yet"
+        )
         self.query_one(".trend-note", Line).set(note)
         self.query_one(".lag-trend", Trend).set(trend.values, trend.top)
 
@@ -156,16 +183,18 @@ class StarportDetail(DetailScreen):
         if facts.nightly_error:
             rows.append(("nightly copy problem", facts.nightly_error))
         self.query_one(".facts", Line).set(_pairs(rows))
-        self.query_one("#targets", SteadyTable).set_rows([
-            (
-                t.name,
-                fmt_time(t.last_backup, date=True) if t.last_backup else "never",
-                fmt_ago((now - t.last_backup).total_seconds()) if t.last_backup else "—",
-                fmt_time(t.carried_restore_at, date=True) if t.carried_restore_at else "—",
-                t.error or "",
-            )
-            for t in facts.targets
-        ])
+        self.query_one("#targets", SteadyTable).set_rows(
+            [
+                (
+                    t.name,
+                    fmt_time(t.last_backup, date=True) if t.last_backup else "never",
+                    fmt_ago((now - t.last_backup).total_seconds()) if t.last_backup else "—",
+                    fmt_time(t.carried_restore_at, date=True) if t.carried_restore_at else "—",
+                    t.error or "",
+                )
+                for t in facts.targets
+            ]
+        )
 
 
 class RestoreDetail(DetailScreen):
@@ -188,24 +217,41 @@ class RestoreDetail(DetailScreen):
                 progress += f", ETA {fmt_age(facts.eta_seconds)}"
         data_from = facts.data_restored_from
         last = facts.last_restore_at
-        self.query_one(".facts", Line).set(_pairs([
-            ("database container", f"{facts.container}: {facts.container_status or 'NO SUCH CONTAINER'}"),
-            ("phase", facts.phase),
-            ("progress", progress),
-            ("redo LSN → target", f"{facts.redo_lsn or '—'} → {facts.target_lsn or '—'}"),
-            ("accepting connections", yes_no(facts.db_accepting, "yes", "NO")),
-            ("in recovery", yes_no(facts.in_recovery, "yes", "no")),
-            ("science data from", f"{fmt_time(data_from, date=True)} ({fmt_ago((now - data_from).total_seconds())})"
-             if data_from else "unknown"),
-            ("last restore", (f"{fmt_time(last, date=True)} ({fmt_ago((now - last).total_seconds())})"
-                              if last else "unknown")
-             + (", FAILED" if facts.last_restore_failed else "")),
-        ]))
+        self.query_one(".facts", Line).set(
+            _pairs(
+                [
+                    ("database container", f"{facts.container}: {facts.container_status or 'NO SUCH CONTAINER'}"),
+                    ("phase", facts.phase),
+                    ("progress", progress),
+                    ("redo LSN → target", f"{facts.redo_lsn or '—'} → {facts.target_lsn or '—'}"),
+                    ("accepting connections", yes_no(facts.db_accepting, "yes", "NO")),
+                    ("in recovery", yes_no(facts.in_recovery, "yes", "no")),
+                    (
+                        "science data from",
+                        f"{fmt_time(data_from, date=True)} ({fmt_ago((now - data_from).total_seconds())})"
+                        if data_from
+                        else "unknown",
+                    ),
+                    (
+                        "last restore",
+                        (
+                            f"{fmt_time(last, date=True)} ({fmt_ago((now - last).total_seconds())})"
+                            if last
+                            else "unknown"
+                        )
+                        + (", FAILED" if facts.last_restore_failed else ""),
+                    ),
+                ]
+            )
+        )
         if facts.log_tail != self._tail:
             self._tail = facts.log_tail
             self.query_one("#log-tail", TextLog).replace_lines(Text(line) for line in facts.log_tail)
 
 
 DETAIL_SCREENS: dict[str, type[DetailScreen]] = {
-    "barman": BarmanDetail, "wal": WalDetail, "starport": StarportDetail, "restore": RestoreDetail,
+    "barman": BarmanDetail,
+    "wal": WalDetail,
+    "starport": StarportDetail,
+    "restore": RestoreDetail,
 }

@@ -140,27 +140,37 @@ class DrillScreen(ConsoleScreen[None]):
         header = self.query_one(StatusHeader)
         if self.run is None:
             steps = drill_plan(config)["steps"]
-            header.show("READY" if self.state == "ready" else "LOADING",
-                        f"restore drill of {s.host} (profile {s.profile})")
+            header.show(
+                "READY" if self.state == "ready" else "LOADING", f"restore drill of {s.host} (profile {s.profile})"
+            )
             self.query_one(".drill-intro", Line).set(
                 f"It stops {s.container} on {s.host} and overwrites science's database (volume {s.volume}) from "
                 f"the nightly copy, starts it, follows the redo, runs {len(s.verify)} verification "
-                f"quer{'y' if len(s.verify) == 1 else 'ies'} and writes a report with the RTO and the RPO.")
-            self.query_one(StepList).set([StepRow(i + 1, len(steps), step["name"], "pending", "", False)
-                                          for i, step in enumerate(steps)])
+                f"quer{'y' if len(s.verify) == 1 else 'ies'} and writes a report with the RTO and the RPO."
+            )
+            self.query_one(StepList).set(
+                [StepRow(i + 1, len(steps), step["name"], "pending", "", False) for i, step in enumerate(steps)]
+            )
             summary = [last_drill_line((self.host.restore_facts() or {}).get("last_drill"))]
         else:
             outcome = drill_outcome(self.report, self.state)
             took = fmt_elapsed(run_elapsed(self.record, now))
-            header.show(STATE_WORDS.get(outcome, outcome.upper()), f"restore drill {self.run.id}",
-                        (f"running for {took}" if self.state in ACTIVE else f"took {took}") if took else "")
+            header.show(
+                STATE_WORDS.get(outcome, outcome.upper()),
+                f"restore drill {self.run.id}",
+                (f"running for {took}" if self.state in ACTIVE else f"took {took}") if took else "",
+            )
             overwrites = (self.record.get("drill") or {}).get("overwrites")
             verb = "overwrites" if self.state in ACTIVE else "overwrote"
             self.query_one(".drill-intro", Line).set(
-                f"{verb} {overwrites}" if overwrites else f"restore drill of {s.host} (profile {s.profile})")
+                f"{verb} {overwrites}" if overwrites else f"restore drill of {s.host} (profile {s.profile})"
+            )
             self.query_one(StepList).set(step_rows(self.record, self.state, now))
-            summary = drill_summary(self.report, str(self.run.path / "report.md")) \
-                if self.report and self.state not in ACTIVE else []
+            summary = (
+                drill_summary(self.report, str(self.run.path / "report.md"))
+                if self.report and self.state not in ACTIVE
+                else []
+            )
         progress = progress_view(self.record, self.state, self.host.restore_facts())
         show_progress(self, progress)
         now_line = self.query_one(".drill-now", Line)
@@ -183,8 +193,10 @@ class DrillScreen(ConsoleScreen[None]):
         if self.state in ACTIVE:
             return f"{key('cancel-run')} cancels the drill · {key('back')} back (the drill goes on, detached)"
         if self.state == "interrupted":
-            return (f"{key('resume-drill')} resumes at {current_step(self.record) or 'its first step'} "
-                    f"(finished steps are not repeated) · {key('back')} back")
+            return (
+                f"{key('resume-drill')} resumes at {current_step(self.record) or 'its first step'} "
+                f"(finished steps are not repeated) · {key('back')} back"
+            )
         start = f"{key('start-drill')} starts {'another' if self.run else 'the'} drill (you will type {host})"
         if self.host.read_only:
             start = "read-only: no drill can start from this console"
@@ -204,18 +216,24 @@ class DrillScreen(ConsoleScreen[None]):
     def explain(self, binding_id: str) -> None:
         """Say why a dimmed key of this screen does nothing."""
         if self.host.read_only:
-            self.host.say("drill refused: read-only mode (--read-only or read_only: true in the config)",
-                         severity="warning", toast=True)
+            self.host.say(
+                "drill refused: read-only mode (--read-only or read_only: true in the config)",
+                severity="warning",
+                toast=True,
+            )
         elif binding_id == "start-drill" and self.state in ACTIVE:
             self.host.say(f"a drill is running ({self.run.id if self.run else '?'}): one at a time", toast=True)
 
     def action_start(self) -> None:
         s = self.host.config.science
-        lines = [f"It stops {s.container} on {s.host} and overwrites science's database (volume {s.volume}).",
-                 "Steps: " + ", ".join(step["name"].split(":")[0]
-                                       for step in drill_plan(self.host.config)["steps"]) + "."]
-        self.host.ask(ConfirmScreen(f"Restore drill of {s.host}", lines, typed=s.host, yes="Start the drill"),
-                             self._start_confirmed)
+        lines = [
+            f"It stops {s.container} on {s.host} and overwrites science's database (volume {s.volume}).",
+            "Steps: " + ", ".join(step["name"].split(":")[0] for step in drill_plan(self.host.config)["steps"]) + ".",
+        ]
+        self.host.ask(
+            ConfirmScreen(f"Restore drill of {s.host}", lines, typed=s.host, yes="Start the drill"),
+            self._start_confirmed,
+        )
 
     def _start_confirmed(self, answer: str | None) -> None:
         if answer is None:
@@ -229,10 +247,11 @@ class DrillScreen(ConsoleScreen[None]):
     def action_resume(self) -> None:
         if self.run is None:
             return
-        lines = [f"It continues at {current_step(self.record) or 'its first step'}; finished steps are not repeated.",
-                 "A restore that had not finished starts again and overwrites science's database."]
-        self.host.ask(ConfirmScreen(f"Resume drill {self.run.id}?", lines, yes="Resume"),
-                             self._resume_confirmed)
+        lines = [
+            f"It continues at {current_step(self.record) or 'its first step'}; finished steps are not repeated.",
+            "A restore that had not finished starts again and overwrites science's database.",
+        ]
+        self.host.ask(ConfirmScreen(f"Resume drill {self.run.id}?", lines, yes="Resume"), self._resume_confirmed)
 
     def _resume_confirmed(self, answer: str | None) -> None:
         if answer is not None and self.run is not None:

@@ -25,8 +25,10 @@ class HelpScreen(ModalScreen[None]):
             box.border_title = "montagu-console keys"
             box.border_subtitle = "esc closes"
             yield SteadyTable("key", "binding id", "what it does", id="help-keys", cursor_type="none")
-            yield Line("Remap a key in the config: keys: {binding-id: key}. Ctrl+P lists the same commands.",
-                       classes="help-note")
+            yield Line(
+                "Remap a key in the config: keys: {binding-id: key}. Ctrl+P lists the same commands.",
+                classes="help-note",
+            )
 
     def on_mount(self) -> None:
         table = self.query_one(SteadyTable)

@@ -54,7 +54,9 @@ class HistoryScreen(ConsoleScreen[None]):
         passed = sum(r.get("outcome") == "passed" for r in self.reports)
         self.query_one(".detail-summary", Line).set(
             f"{len(self.reports)} drill{'' if len(self.reports) == 1 else 's'} on record, {passed} passed"
-            if self.reports else "no drill on record: d starts the first")
+            if self.reports
+            else "no drill on record: d starts the first"
+        )
         trend = rto_trend(message.reports)
         show_if(self.query_one(".trend-label"), bool(trend))
         show_if(self.query_one(Trend), bool(trend))
@@ -62,7 +64,8 @@ class HistoryScreen(ConsoleScreen[None]):
             top = max(trend)
             self.query_one(".trend-label", Line).set(
                 f"RTO of the passed drills, oldest → newest: the last {fmt_elapsed(trend[-1])}, "
-                f"a full block {fmt_elapsed(top)}")
+                f"a full block {fmt_elapsed(top)}"
+            )
             self.query_one(Trend).set(trend, top)
         self.query_one(SteadyTable).set_rows([history_row(r) for r in self.reports])
 

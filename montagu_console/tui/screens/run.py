@@ -59,9 +59,11 @@ class RunScreen(ConsoleScreen[None]):
         a, now = self.attachment, utc_now()
         record = a.record
         took = fmt_elapsed(run_elapsed(record, now))
-        self.query_one(StatusHeader).show(STATE_WORDS.get(a.state, a.state.upper()),
-                                          f"run {a.run.id}",
-                                          f"{'running for' if a.state in ACTIVE else 'took'} {took}" if took else "")
+        self.query_one(StatusHeader).show(
+            STATE_WORDS.get(a.state, a.state.upper()),
+            f"run {a.run.id}",
+            f"{'running for' if a.state in ACTIVE else 'took'} {took}" if took else "",
+        )
         summary = [f"{a.plan_title} on {a.plan_host}" if a.plan_title else describe(record)]
         if a.state not in ACTIVE and record.get("error"):
             summary.append(f"error: {record['error']}")

@@ -26,8 +26,9 @@ def as_text(cell: Cell) -> Text:
 class SteadyTable(DataTable):
     """Rows are set as a whole with ``set_rows``; unchanged cells are not repainted."""
 
-    def __init__(self, *columns: str, id: str | None = None, classes: str | None = None,
-                 cursor_type: CursorType = "row") -> None:
+    def __init__(
+        self, *columns: str, id: str | None = None, classes: str | None = None, cursor_type: CursorType = "row"
+    ) -> None:
         super().__init__(id=id, classes=classes, cursor_type=cursor_type)
         self._column_names = columns
         self._rows: list[tuple[Text, ...]] = []
