@@ -46,6 +46,21 @@ def run_check(config: Path, *args: str, timeout: float = 120) -> tuple[int, dict
     return r.returncode, out, r.stderr
 
 
+def console(
+    config: Path | str, *args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """Run ``montagu-console ARGS --config CONFIG`` as an operator would, with no terminal input."""
+    return subprocess.run(
+        [CONSOLE, *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        cwd=cwd,
+        env=env,
+    )
+
+
 def config_variant(config: Path, tmp_path: Path, edit) -> Path:
     """A copy of ``config`` with one edit applied to its YAML, the way an operator would edit it."""
     import yaml

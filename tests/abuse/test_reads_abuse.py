@@ -11,13 +11,10 @@ from __future__ import annotations
 import os
 import pwd
 import resource
-import shutil
 import signal
 import stat
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 import pytest
 
@@ -73,18 +70,6 @@ def test_nightly_stamp_that_is_a_fifo_or_dev_zero(lab_config, tmp_path, kind):
     starport = doc["panels"]["starport"]
     assert starport["status"] == "UNKNOWN"
     assert starport["summary"] == f"annex: read {stamp}: not a regular file"
-
-
-@pytest.fixture
-def starport_copy(lab):
-    """A copy of the lab's starport directory, owned by the starport's SSH user."""
-    root = Path(tempfile.mkdtemp(prefix="montagu-abuse-reads-", dir="/tmp"))
-    try:
-        os.chmod(root, 0o755)
-        shutil.copytree(lab.starport_dir, root / "starport", symlinks=True)
-        yield root / "starport"
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero"])

@@ -22,26 +22,12 @@ import pytest
 
 from montagu_console.actions import locks
 from montagu_console.config import load_config
-from tests.conftest import CONSOLE, config_variant, wait_for
+from tests.conftest import config_variant, console, wait_for
 
 pytestmark = pytest.mark.lab
 
 TOKEN = "PathTok3nSecret"
 QTOKEN = "QueryTok3nSecret"
-
-
-def console(
-    config: Path | str, *args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [CONSOLE, *args, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        cwd=cwd,
-        env=env,
-    )
 
 
 def one_line_error(r: subprocess.CompletedProcess) -> str:

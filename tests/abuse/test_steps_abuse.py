@@ -26,7 +26,7 @@ from montagu_console.actions import plans
 from montagu_console.actions.steps import RunLog, StepFailed, StepRunner
 from montagu_console.config import load_config
 from montagu_console.errors import ConsoleError
-from tests.conftest import CONSOLE, config_variant
+from tests.conftest import config_variant, console
 
 pytestmark = pytest.mark.lab
 
@@ -36,16 +36,6 @@ TOKEN = "XyZwebhookTOKEN123"
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def console(config: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [CONSOLE, *args, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def with_nightly(config, **changes):

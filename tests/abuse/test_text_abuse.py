@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import pwd
 import re
-import shutil
 import stat
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
+from tests.abuse.conftest import add_target, chown_tree
 from tests.conftest import config_variant, run_check
 
 pytestmark = pytest.mark.lab
@@ -72,32 +69,6 @@ def check_all_outputs(config: Path) -> tuple[int, dict, list[str], str]:
     assert len(text.rstrip("\n").split("\n")) == 1 + PANELS
     assert rc_text == rc_json == rc_nagios
     return rc_json, doc, lines, text
-
-
-@pytest.fixture
-def starport_copy(lab):
-    """A copy of the lab's starport directory that the starport's SSH user can read."""
-    root = Path(tempfile.mkdtemp(prefix="montagu-abuse-starport-", dir="/tmp"))
-    try:
-        os.chmod(root, 0o755)
-        shutil.copytree(lab.starport_dir, root / "starport", symlinks=True)
-        yield root / "starport"
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def chown_tree(path: Path, user: str) -> None:
-    uid, gid = pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid
-    os.chown(path, uid, gid, follow_symlinks=False)
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in dirnames + filenames:
-            os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)
-
-
-def add_target(starport: Path, name: str, metadata: bytes) -> None:
-    meta = starport / name / "meta"
-    meta.mkdir(parents=True)
-    (meta / "metadata.json").write_bytes(metadata)
 
 
 def test_hostile_starport_metadata_and_nightly_stamp(lab, lab_config, starport_copy, tmp_path):

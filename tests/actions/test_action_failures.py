@@ -16,19 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import CONSOLE, config_variant, run_check, wait_for
+from tests.conftest import CONSOLE, config_variant, console, run_check, wait_for
 
 pytestmark = pytest.mark.lab
-
-
-def console(config: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [CONSOLE, *args, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def state_dir(config: Path) -> Path:

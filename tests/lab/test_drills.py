@@ -12,20 +12,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import CONSOLE, run_check, wait_for
 from tests.conftest import config_variant as variant
+from tests.conftest import console as run_console
+from tests.conftest import run_check, wait_for
 
 pytestmark = pytest.mark.lab
 
 
 def console(config: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [CONSOLE, *args, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
+    """A drill may take minutes: the shared helper with a longer bound."""
+    return run_console(config, *args, timeout=timeout)
 
 
 def drill_dir(config: Path, output: str) -> Path:
