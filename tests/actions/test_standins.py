@@ -394,5 +394,5 @@ def test_lab_config_gives_the_replay_its_mounts_and_environment(act_lab: Lab) ->
     assert f"PGPORT={act_lab.replay_port}" in config.nightly.replay.env and "env" not in replay  # names only
     assert replay["user"] == "0" and replay["image"] == "montagu-lab/postgres:host"
     text = act_lab.config_path.read_text().replace("    mounts: [", '    mounts: ["no-colon", ')
-    with pytest.raises(ConfigError, match=r"nightly\.replay\.mounts: expected a list of bind mounts"):
+    with pytest.raises(ConfigError, match=r"nightly\.replay\.mounts\[0\]: expected a bind mount \"SRC:DST\""):
         parse_config(text, act_lab.config_path)

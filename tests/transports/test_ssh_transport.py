@@ -164,7 +164,7 @@ async def test_hung_host_times_out_without_blocking_other_calls(sshd, ssh, black
         assert result.stdout == "ok\n"
     # the healthy calls did not wait for the hung connect, and the event loop was never blocked by it
     assert max(took for _, took in healthy) < min(t1, t2)
-    assert max(gaps) < 1.0
+    assert max(gaps) < min(t1, t2)  # no tick waited as long as the hung connect did
     await hung.close()
 
 
