@@ -45,10 +45,6 @@ class Lab(Layout):
         os.replace(tmp, self.lab_json)
 
     # --- commands ------------------------------------------------------------
-    def docker_env(self) -> dict[str, str]:
-        """This process's environment with DOCKER_HOST pointing at the lab's dockerd."""
-        return {**os.environ, "DOCKER_HOST": self.docker_host}
-
     def docker(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
         """``docker -H LAB ARGS`` (does not raise on a non-zero exit)."""
         return docker(self, "docker", *args, timeout=timeout, check=False)
@@ -154,7 +150,3 @@ class Lab(Layout):
     def start_writer(self, every_seconds: float = 1.0) -> None:
         """Start a background process inserting one api_access_log row every ``every_seconds``."""
         writer.start(self, every_seconds)
-
-    def stop_writer(self) -> None:
-        """Stop the background writer."""
-        writer.stop(self)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 import socket
 import subprocess
 from pathlib import Path
@@ -60,11 +59,6 @@ def ssh(
 ) -> subprocess.CompletedProcess:
     """Run ``command`` on the lab sshd as the SSH user."""
     return run(step, [*ssh_argv(lab), f"{lab.sci_user}@127.0.0.1", command], input=input, timeout=timeout, check=check)
-
-
-def rsync_shell(lab: Layout) -> str:
-    """The ``-e`` argument for rsync over the lab sshd."""
-    return shlex.join(ssh_argv(lab))
 
 
 def _keygen(path: Path, comment: str) -> None:
