@@ -181,7 +181,8 @@ def _notify_url(v: str) -> str:
     if has_credentials or "@" in parts.netloc:
         raise _bad("a URL with credentials (user:password@) is not allowed; use a token-free endpoint")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _bad(f"expected an http:// or https:// URL, got {_got(v)}")
+        # the value is not shown: a webhook's path and query are its secret
+        raise _bad(f"expected an http:// or https:// URL, got a {parts.scheme or 'schemeless'} URL")
     return v
 
 
@@ -659,6 +660,13 @@ def load_config(path: Path) -> Config:
 def parse_config(text: str, path: Path) -> Config:
     """Validate YAML text as a config (``path`` is used in messages and relative paths)."""
     path = Path(path).expanduser().resolve()
+    try:
+        return _parse(text, path)
+    except RecursionError:
+        raise ConfigError([f"{path.name}: YAML nested too deeply to be a config"]) from None
+
+
+def _parse(text: str, path: Path) -> Config:
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError as e:

@@ -207,3 +207,20 @@ def test_relative_key_file_resolves_against_the_config_dir(lab, lab_config, tmp_
     )
     assert "Traceback" not in r.stderr and '"starport"' in r.stdout, (r.stdout[:2000], r.stderr)
     assert "key file" not in r.stdout and "host key not in" not in r.stdout, r.stdout[:2000]
+
+
+def test_deeply_nested_yaml_is_one_line(lab_config, tmp_path):
+    """Finding 12: YAML nested thousands deep is one line, not a RecursionError traceback."""
+    cfg = raw_variant(lab_config, tmp_path, lambda text: text + b"keys: " + b"[" * 5000 + b"\n")
+    r = config_check(cfg)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == ["montagu-console: config.yml: YAML nested too deeply to be a config"]
+    rc, _out, err = run_check(cfg)
+    assert rc == 3 and "Traceback" not in err
+
+
+def test_a_bad_notify_url_is_not_echoed(lab_config, tmp_path):
+    """Finding 2: a webhook's path is its secret, so a refused notify URL is described, never shown."""
+    cfg = config_variant(lab_config, tmp_path, lambda c: c.update(notify="ftp://hooks.example/services/T0/S3CR3T"))
+    line = refused(cfg, "notify", "expected an http:// or https:// URL")
+    assert "S3CR3T" not in line
