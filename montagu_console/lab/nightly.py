@@ -25,12 +25,13 @@ from .layout import (
 
 # newer barman deletes the directory it recovers into, which fails for a mount point: so recover
 # into /nightly/dump and move everything (dotfiles too) up one level, like annex-dump-montagu-db
+# a constant script: the mount comes in as "$1", never pasted into the text
 MOVE_UP = """\
-cd {mount}/dump
+cd -- "$1/dump" || exit 1
 for f in * .[!.]* ..?*; do
-    if [ -e "$f" ] || [ -L "$f" ]; then mv "$f" {mount}/ || exit 1; fi
+    if [ -e "$f" ] || [ -L "$f" ]; then mv -- "$f" "$1/" || exit 1; fi
 done
-cd / && rmdir {mount}/dump
+cd / && rmdir -- "$1/dump"
 """
 MOUNTS = {NIGHTLY_VOLUME: "/nightly", RECOVER_VOLUME: "/recover"}  # in barman-montagu
 
@@ -39,7 +40,7 @@ def recover(lab: Layout, volume: str = NIGHTLY_VOLUME) -> None:
     """``barman recover montagu latest <mount>/dump`` in barman-montagu, then move the dump up."""
     mount = MOUNTS[volume]
     barman(lab, "recover", BARMAN_SERVER, "latest", f"{mount}/dump", timeout=900)
-    docker(lab, "move dump up one level", "exec", BARMAN_CONTAINER, "sh", "-c", MOVE_UP.format(mount=mount))
+    docker(lab, "move dump up one level", "exec", BARMAN_CONTAINER, "sh", "-c", MOVE_UP, "sh", mount)
 
 
 def replay_wal(lab: Layout, volume: str = NIGHTLY_VOLUME, log: Path | None = None) -> None:
