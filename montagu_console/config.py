@@ -15,7 +15,7 @@ import posixpath
 import re
 import stat
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -34,6 +34,8 @@ from pydantic_core import ArgsKwargs, PydanticCustomError
 
 from .errors import ConfigError
 from .redact import redact
+
+_T = TypeVar("_T")
 
 SEARCH_PATH_ENV = "MONTAGU_CONSOLE_CONFIG"
 SHOW_CHARS = 60  # the longest value quoted back in an error message
@@ -224,10 +226,12 @@ def _warn_below_crit(warning: str, critical: str):
     return model_validator(mode="after")(check)
 
 
-def _lift_thresholds(names: tuple[str, ...]):
-    """Accept the flat keyword form ``BarmanConfig(backup_warning_days=...)`` used in code."""
+def _lift_thresholds(thresholds: type) -> Any:
+    """Accept the flat keyword form ``BarmanConfig(backup_warning_days=...)`` used in code: every
+    field of the section's ``thresholds`` class may be given at the top level."""
 
     def lift(data: Any) -> Any:
+        names = [f.name for f in dataclasses.fields(thresholds)]
         if not isinstance(data, ArgsKwargs) or not data.kwargs or not any(n in data.kwargs for n in names):
             return data
         kwargs = dict(data.kwargs)
@@ -238,6 +242,20 @@ def _lift_thresholds(names: tuple[str, ...]):
         return ArgsKwargs(data.args, kwargs)
 
     return model_validator(mode="before")(lift)
+
+
+class _Flat(Generic[_T]):
+    """A read-only flat name for ``<obj>.<section>.<name>`` (``barman.backup_warning_days``,
+    ``config.connect_timeout``): the attributes code has always read, declared once."""
+
+    def __init__(self, section: str, name: str | None = None) -> None:
+        self.section, self.name = section, name
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = self.name or name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> _T:
+        return getattr(getattr(obj, self.section), self.name or "")
 
 
 # -- the schema ---------------------------------------------------------------------------------
@@ -329,15 +347,10 @@ class BarmanConfig(_Copyable):
     container: Name | None = None
     home: AbsPath = "/var/lib/barman"
     thresholds: BarmanThresholds = dataclasses.field(default_factory=BarmanThresholds)
-    _lift = _lift_thresholds(("backup_warning_days", "backup_critical_days"))
+    _lift = _lift_thresholds(BarmanThresholds)
 
-    @property
-    def backup_warning_days(self) -> float:
-        return self.thresholds.backup_warning_days
-
-    @property
-    def backup_critical_days(self) -> float:
-        return self.thresholds.backup_critical_days
+    backup_warning_days = _Flat[float]("thresholds")
+    backup_critical_days = _Flat[float]("thresholds")
 
 
 @dataclass(frozen=True, config=_MODEL)
@@ -350,30 +363,16 @@ class WalThresholds(_Copyable):
     _archive = _warn_below_crit("archive_warning_seconds", "archive_critical_seconds")
 
 
-_WAL_T = ("lag_warning_bytes", "lag_critical_bytes", "archive_warning_seconds", "archive_critical_seconds")
-
-
 @dataclass(frozen=True, config=_MODEL)
 class WalConfig(_Copyable):
     slot: Name = "barman"
     thresholds: WalThresholds = dataclasses.field(default_factory=WalThresholds)
-    _lift = _lift_thresholds(_WAL_T)
+    _lift = _lift_thresholds(WalThresholds)
 
-    @property
-    def lag_warning_bytes(self) -> int:
-        return self.thresholds.lag_warning_bytes
-
-    @property
-    def lag_critical_bytes(self) -> int:
-        return self.thresholds.lag_critical_bytes
-
-    @property
-    def archive_warning_seconds(self) -> int:
-        return self.thresholds.archive_warning_seconds
-
-    @property
-    def archive_critical_seconds(self) -> int:
-        return self.thresholds.archive_critical_seconds
+    lag_warning_bytes = _Flat[int]("thresholds")
+    lag_critical_bytes = _Flat[int]("thresholds")
+    archive_warning_seconds = _Flat[int]("thresholds")
+    archive_critical_seconds = _Flat[int]("thresholds")
 
 
 @dataclass(frozen=True, config=_MODEL)
@@ -409,7 +408,7 @@ class NightlyConfig(_Copyable):
     replay: ReplayConfig = dataclasses.field(default_factory=ReplayConfig)
     ship_command: Argv = ("bb8", "backup")
     thresholds: HoursThresholds = dataclasses.field(default_factory=HoursThresholds)
-    _lift = _lift_thresholds(("warning_hours", "critical_hours"))
+    _lift = _lift_thresholds(HoursThresholds)
 
     @model_validator(mode="after")
     def _one_place(self) -> NightlyConfig:
@@ -417,13 +416,8 @@ class NightlyConfig(_Copyable):
             raise _bad("give exactly one of volume (a Docker volume) or path (a directory)")
         return self
 
-    @property
-    def warning_hours(self) -> float:
-        return self.thresholds.warning_hours
-
-    @property
-    def critical_hours(self) -> float:
-        return self.thresholds.critical_hours
+    warning_hours = _Flat[float]("thresholds")
+    critical_hours = _Flat[float]("thresholds")
 
 
 def _unique_names(v: tuple[str, ...]) -> tuple[str, ...]:
@@ -452,15 +446,10 @@ class StarportConfig(_Copyable):
     targets: Annotated[tuple[Annotated[str, Strict()], ...], AfterValidator(_unique_names)] = ("barman_to_starport",)
     volume: Name = "montagu_db_volume"
     thresholds: HoursThresholds = dataclasses.field(default_factory=HoursThresholds)
-    _lift = _lift_thresholds(("warning_hours", "critical_hours"))
+    _lift = _lift_thresholds(HoursThresholds)
 
-    @property
-    def warning_hours(self) -> float:
-        return self.thresholds.warning_hours
-
-    @property
-    def critical_hours(self) -> float:
-        return self.thresholds.critical_hours
+    warning_hours = _Flat[float]("thresholds")
+    critical_hours = _Flat[float]("thresholds")
 
 
 def _expectation(v: str) -> str:
@@ -498,19 +487,11 @@ class ScienceConfig(_Copyable):
     verify: tuple[VerifyQuery, ...] = ()
     rpo_sql: Str | None = None
     thresholds: ScienceThresholds = dataclasses.field(default_factory=ScienceThresholds)
-    _lift = _lift_thresholds(("data_warning_days", "drill_max_age_days", "require_drill"))
+    _lift = _lift_thresholds(ScienceThresholds)
 
-    @property
-    def data_warning_days(self) -> float:
-        return self.thresholds.data_warning_days
-
-    @property
-    def drill_max_age_days(self) -> float:
-        return self.thresholds.drill_max_age_days
-
-    @property
-    def require_drill(self) -> bool:
-        return self.thresholds.require_drill
+    data_warning_days = _Flat[float]("thresholds")
+    drill_max_age_days = _Flat[float]("thresholds")
+    require_drill = _Flat[bool]("thresholds")
 
 
 @dataclass(frozen=True, config=_MODEL)
@@ -593,13 +574,8 @@ class Config(_Copyable):
                 self.hosts[name] = dataclasses.replace(h, **changes)
         return self
 
-    @property
-    def connect_timeout(self) -> float:
-        return self.timeouts.connect_seconds
-
-    @property
-    def command_timeout(self) -> float:
-        return self.timeouts.command_seconds
+    connect_timeout = _Flat[float]("timeouts", "connect_seconds")
+    command_timeout = _Flat[float]("timeouts", "command_seconds")
 
 
 # -- finding and loading ------------------------------------------------------------------------
