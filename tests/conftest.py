@@ -61,6 +61,19 @@ def console(
     )
 
 
+def all_strings(value):
+    """Every string in a decoded JSON document, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from all_strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from all_strings(v)
+
+
 def config_variant(config: Path, tmp_path: Path, edit) -> Path:
     """A copy of ``config`` with one edit applied to its YAML, the way an operator would edit it."""
     import yaml

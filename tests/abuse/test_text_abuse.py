@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.abuse.conftest import add_target, chown_tree
-from tests.conftest import config_variant, run_check
+from tests.conftest import all_strings, config_variant, run_check
 
 pytestmark = pytest.mark.lab
 
@@ -40,18 +40,6 @@ def assert_clean(text: str) -> None:
     assert bad is None, f"control character {bad.group()!r} in {text[max(0, bad.start() - 40) : bad.end() + 40]!r}"
 
 
-def strings(value):
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield k
-            yield from strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from strings(v)
-
-
 def check_all_outputs(config: Path) -> tuple[int, dict, list[str], str]:
     """Run check three ways; assert every output is clean; return (rc, json doc, nagios lines, text)."""
     rc_text, text, err_text = run_check(config)
@@ -61,7 +49,7 @@ def check_all_outputs(config: Path) -> tuple[int, dict, list[str], str]:
     for out in (text, json.dumps(doc, ensure_ascii=False), nagios, err_text, err_json, err_nagios):
         assert_clean(out)
         assert "Traceback" not in out
-    for s in strings(doc):
+    for s in all_strings(doc):
         assert_clean(s)
     lines = nagios.rstrip("\n").split("\n")
     assert len(lines) == 1 + PANELS, lines

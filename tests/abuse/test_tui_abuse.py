@@ -184,6 +184,13 @@ def assert_literal_cells(rows: list[list[Text]]) -> str:
 pytestmark = pytest.mark.lab
 
 
+async def open_detail(pilot, app: MontaguApp, key: str, panel: str) -> None:
+    """Choose panel ``key``, press Enter, and wait until its detail view is up."""
+    await pilot.press(key, "enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.panel == panel)
+    await pilot.pause()
+
+
 async def test_hostile_host_text_is_literal_harmless_and_never_crashes_the_tui(hostile_config):
     """Findings 5, 6, 13: markup, links, actions, OSC 52, CSI, invalid UTF-8 and NUL from starport's
     metadata and barman's JSON; a colliding check name, a duplicated backup id and starport target."""
@@ -199,9 +206,7 @@ async def test_hostile_host_text_is_literal_harmless_and_never_crashes_the_tui(h
         main = assert_harmless(app)
         assert "[/]" in main  # the markup is shown, not parsed
 
-        await pilot.press("1", "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.panel == "barman")
-        await pilot.pause()
+        await open_detail(pilot, app, "1", "barman")
         checks = cell_texts(app.screen.query_one("#checks", SteadyTable))
         names = [row[0].plain for row in checks]
         assert names.count("archiver errors") == 2  # two rows, not a DuplicateKey crash
@@ -213,15 +218,11 @@ async def test_hostile_host_text_is_literal_harmless_and_never_crashes_the_tui(h
         assert_harmless(app)
         await pilot.press("escape")
 
-        await pilot.press("2", "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.panel == "wal")
-        await pilot.pause()
+        await open_detail(pilot, app, "2", "wal")
         assert_harmless(app)
         await pilot.press("escape")
 
-        await pilot.press("3", "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.panel == "starport")
-        await pilot.pause()
+        await open_detail(pilot, app, "3", "starport")
         targets = cell_texts(app.screen.query_one("#targets", SteadyTable))
         assert [row[0].plain for row in targets].count("t-markup") == 2
         assert [row[0].plain for row in targets].count("barman_to_starport") == 2
@@ -233,9 +234,7 @@ async def test_hostile_host_text_is_literal_harmless_and_never_crashes_the_tui(h
         assert_harmless(app)
         await pilot.press("escape")
 
-        await pilot.press("4", "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.panel == "restore")
-        await pilot.pause()
+        await open_detail(pilot, app, "4", "restore")
         assert_harmless(app)
         await pilot.press("escape")
 

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 from montagu_console import check, health
 from montagu_console.snapshot import PanelResult, Snapshot, Status
+from tests.conftest import all_strings
 
 NOW = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 
@@ -112,18 +113,7 @@ def test_json_and_text_carry_only_clean_strings():
     """Finding 6: the JSON document decodes to strings without control characters; so does the text."""
     doc = json.loads(check.dumps(hostile_snap()))
 
-    def strings(v):
-        if isinstance(v, str):
-            yield v
-        elif isinstance(v, dict):
-            for k, x in v.items():
-                yield k
-                yield from strings(x)
-        elif isinstance(v, list):
-            for x in v:
-                yield from strings(x)
-
-    for s in strings(doc):
+    for s in all_strings(doc):
         assert not any((ord(c) < 32 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F for c in s), repr(s)
     assert "\n" not in doc["panels"]["barman"]["summary"]
     text = check.to_text(hostile_snap())
