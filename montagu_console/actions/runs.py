@@ -27,10 +27,6 @@ from ..errors import ConsoleError
 from ..runstate import ACTIVE, RunState
 from . import files
 
-# Kept for the drill reports and tests that import it from here; the one writer is files.write_json.
-write_json = files.write_json
-
-
 KINDS = ("runs", "drills")
 
 # the one shape of a run or drill id: 20261124T070905Z-base-backup-1a2b
@@ -122,11 +118,6 @@ def check_id(text: object, noun: str = "run") -> str:
 def effective_state(record: dict | RunRecord) -> RunState:
     """A run's state from its record (see :func:`montagu_console.runstate.effective_state`)."""
     return runstate.effective_state(record.model_dump() if isinstance(record, RunRecord) else record)
-
-
-def pid_alive(pid: Any, start: Any = None) -> bool:
-    """Whether ``pid`` runs and (when given) started at ``start``; a zombie counts as dead."""
-    return procs.alive(pid, start)
 
 
 @dataclass

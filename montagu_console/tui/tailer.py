@@ -25,7 +25,8 @@ from pathlib import Path
 from rich.text import Text
 from textual.message import Message
 
-from ..actions.runs import Run, effective_state, pid_alive
+from .. import procs
+from ..actions.runs import Run, effective_state
 from ..errors import ConsoleError
 from ..text import MAX_LINE_CHARS, clean
 from .messages import RunUpdated
@@ -159,7 +160,7 @@ def follow(
             ended = False
             if state not in ACTIVE and state != "unknown":  # unknown: run.json not readable (yet)
                 final_since = final_since or time.monotonic()
-                gone = not pid_alive(record.get("pid"), record.get("pid_start"))
+                gone = not procs.alive(record.get("pid"), record.get("pid_start"))
                 ended = gone or time.monotonic() - final_since > EXIT_GRACE_SECONDS
             if ended:  # take the log's last words
                 lines += tail.read() + tail.rest()
