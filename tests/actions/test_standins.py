@@ -373,6 +373,11 @@ def test_console_privateer_profile_end_to_end(act_lab: Lab) -> None:
     assert r.returncode == 0, r.stdout + r.stderr
     stamp = parse_stamp(in_volume(act_lab, "barman_recover", ".barman-last-restore").read_text())
     assert (datetime.now(UTC) - stamp).total_seconds() < 120
+    # privateer copies with ``rsync -av --delete``, whose quick check compares sizes and whole-second
+    # mtimes: science's pg_control, rewritten when the restore stops montagu-db, must not share the
+    # second in which the replay last wrote the copy's, or rsync keeps science's own and the
+    # restored cluster cannot start. Minutes apart on annex; here it needs a second's wait.
+    time.sleep(1.1)
     r = console(config, "run", "restore", "--yes")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Restoring 'barman_recover' from 'annex' to 'science_db_volume'" in r.stdout
