@@ -341,7 +341,11 @@ class BarmanThresholds(_Copyable):
 
 @dataclass(frozen=True, config=_MODEL)
 class BarmanConfig(_Copyable):
+    """One barman instance (``barman`` is one of these or a list of them; the first is annex's)."""
+
     host: HostRef
+    name: Name | None = None  # filled in: the host's name when not given
+    slot: Name | None = None  # filled in: wal.slot when not given
     server: Name = "montagu"
     command: Argv = ("barman",)
     container: Name | None = None
@@ -359,6 +363,7 @@ class WalThresholds(_Copyable):
     lag_critical_bytes: PositiveInt = 1024**3
     archive_warning_seconds: PositiveInt = 600
     archive_critical_seconds: PositiveInt = 3600
+    slot_retained_critical_bytes: PositiveInt = 1024**3
     _lag = _warn_below_crit("lag_warning_bytes", "lag_critical_bytes")
     _archive = _warn_below_crit("archive_warning_seconds", "archive_critical_seconds")
 
@@ -373,6 +378,16 @@ class WalConfig(_Copyable):
     lag_critical_bytes = _Flat[int]("thresholds")
     archive_warning_seconds = _Flat[int]("thresholds")
     archive_critical_seconds = _Flat[int]("thresholds")
+    slot_retained_critical_bytes = _Flat[int]("thresholds")
+
+
+@dataclass(frozen=True, config=_MODEL)
+class PrimaryConfig(_Copyable):
+    """Where ``psql`` runs connected to the primary: ``command`` is an argv prefix (e.g. through
+    barman's container, which holds the passfile); the console appends ``-X -A -t -c SQL``."""
+
+    host: HostRef
+    command: Argv
 
 
 @dataclass(frozen=True, config=_MODEL)
@@ -525,12 +540,13 @@ class Config(_Copyable):
     """The whole, validated configuration (``path`` is the file it came from, absolute)."""
 
     hosts: dict[str, _HostEntry]
-    barman: BarmanConfig
+    barmans: tuple[BarmanConfig, ...]  # the YAML key `barman`: one mapping or a list of them
     nightly: NightlyConfig
     starport: StarportConfig
     science: ScienceConfig
     path: Path = Path("config.yml")
     wal: WalConfig = dataclasses.field(default_factory=WalConfig)
+    primary: PrimaryConfig | None = None
     refresh_seconds: Annotated[Num, _bounded(0.5, 3600, "a number of seconds")] = 10
     read_only: Bool = False
     theme: Str = "montagu-dark"
@@ -549,10 +565,26 @@ class Config(_Copyable):
             _name_at(name, name)
         return v
 
+    @field_validator("barmans", mode="after")
+    @classmethod
+    def _named_barmans(cls, v: tuple[BarmanConfig, ...]) -> tuple[BarmanConfig, ...]:
+        if not v:
+            raise _bad("expected one barman or a list of them, got an empty list")
+        seen: set[str] = set()
+        named = []
+        for i, b in enumerate(v):
+            b = b if b.name else dataclasses.replace(b, name=b.host)
+            if b.name in seen:
+                raise _bad(f"duplicate barman name {_got(b.name)} (give each instance its own name)", at=f"[{i}].name")
+            seen.add(b.name or "")
+            named.append(b)
+        return tuple(named)
+
     @field_validator("nightly", mode="after")
     @classmethod
     def _mount_apart_from_barman_home(cls, v: NightlyConfig, info: ValidationInfo) -> NightlyConfig:
-        barman = info.data.get("barman")
+        barmans = info.data.get("barmans")
+        barman = barmans[0] if barmans else None
         if barman is not None:
             mount, home = v.mount, barman.home
             if mount == home or home.startswith(mount + "/") or mount.startswith(home + "/"):
@@ -572,7 +604,23 @@ class Config(_Copyable):
                 changes["connect_timeout"] = self.timeouts.connect_seconds
             if changes:
                 self.hosts[name] = dataclasses.replace(h, **changes)
+        slotted = tuple(b if b.slot else dataclasses.replace(b, slot=self.wal.slot) for b in self.barmans)
+        if slotted != self.barmans:
+            object.__setattr__(self, "barmans", slotted)
         return self
+
+    @property
+    def barman(self) -> BarmanConfig:
+        """The first barman instance (annex's): the one the actions run on."""
+        return self.barmans[0]
+
+    def barman_named(self, name: str) -> BarmanConfig:
+        """The barman instance called ``name``; ConfigError listing the names otherwise."""
+        for b in self.barmans:
+            if b.name == name:
+                return b
+        names = ", ".join(b.name or "" for b in self.barmans)
+        raise ConfigError([f"no barman instance {name!r} in the config (instances: {names})"])
 
     connect_timeout = _Flat[float]("timeouts", "connect_seconds")
     command_timeout = _Flat[float]("timeouts", "command_seconds")
@@ -660,14 +708,18 @@ def _parse(text: str, path: Path) -> Config:
         line = node.start_mark.line + 1
         raise ConfigError([f"config: expected a mapping, got {_show(data)} ({path.name} line {line})"])
     errors = []
-    if "path" in data:
-        errors.append(tree.message(("path",), f"unknown key (allowed: {', '.join(_allowed(Config))})"))
-        data.pop("path")
+    for hidden in ("path", "barmans"):
+        if hidden in data:
+            errors.append(tree.message((hidden,), f"unknown key (allowed: {', '.join(_allowed(Config))})"))
+            data.pop(hidden)
+    listed = isinstance(data.get("barman"), list)
+    if "barman" in data:
+        data["barmans"] = data.pop("barman") if listed else [data.pop("barman")]
     context = {"hosts": set(data["hosts"]) if isinstance(data.get("hosts"), dict) else None, "base": str(path.parent)}
     try:
         cfg = _ADAPTER.validate_python({**data, "path": path}, context=context)
     except ValidationError as e:
-        errors += [tree.message(*_explain(err)) for err in e.errors(include_url=False)]
+        errors += [tree.message(*_yaml_loc(*_explain(err), listed)) for err in e.errors(include_url=False)]
     if errors:
         raise ConfigError(_sorted(errors))
     return cfg
@@ -795,6 +847,15 @@ def _explain(err: Any) -> tuple[Loc, str]:
     return loc, f"{redact(str(err.get('msg', 'invalid')))[:SHOW_CHARS]}, got {_show(err.get('input'))}"
 
 
+def _yaml_loc(loc: Loc, message: str, listed: bool) -> tuple[Loc, str]:
+    """A location in the ``barmans`` field written as the YAML key ``barman`` (a list or, when
+    ``listed`` is false, the one mapping the field holds as its only entry)."""
+    if loc[:1] == ("barmans",):
+        rest = loc[1:] if listed or not loc[1:] or not isinstance(loc[1], int) else loc[2:]
+        loc = ("barman", *rest)
+    return loc, message
+
+
 def _model_at(loc: Loc) -> Any:
     """The schema class that validates the mapping at ``loc`` (None if not a mapping of fields)."""
     import typing
@@ -830,7 +891,9 @@ def _strip(t: Any) -> Any:
 def _allowed(cls: Any) -> list[str]:
     if cls is None:
         return []
-    hidden = {"path"} if cls is Config else {"name"} if issubclass(cls, HostConfig) else set()
+    if cls is Config:
+        return sorted({f.name for f in dataclasses.fields(cls)} - {"path", "barmans"} | {"barman"})
+    hidden = {"name"} if issubclass(cls, HostConfig) else set()
     return sorted(f.name for f in dataclasses.fields(cls) if f.name not in hidden)
 
 
