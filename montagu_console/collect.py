@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 from . import health
 from .clock import utc_now
-from .config import Config
+from .config import BarmanConfig, Config
 from .errors import ConsoleError
 from .probes import ComponentDown, ProbeContext
 from .probes.barman import probe_barman, probe_wal
+from .probes.primary import probe_primary
 from .probes.restore import probe_restore
 from .probes.starport import probe_starport
 from .redact import redact
-from .snapshot import PANELS, PanelResult, Snapshot, Status
+from .snapshot import PANELS, InstanceResult, PanelResult, Snapshot, Status
 from .text import one_line
 from .transports import HostPool
 
@@ -30,11 +31,20 @@ log = logging.getLogger(__name__)
 
 
 class Collector:
-    """Owns the host connections; refreshes panels on demand."""
+    """Owns the host connections; refreshes panels on demand.
 
-    def __init__(self, config: Config, *, clock: Callable[[], datetime] = utc_now):
+    ``instances`` limits the barman and WAL panels to those barman instances (``check --instance``);
+    an unknown name is a ConfigError.
+    """
+
+    def __init__(
+        self, config: Config, *, clock: Callable[[], datetime] = utc_now, instances: Sequence[str] | None = None
+    ):
         self.config = config
         self.clock = clock
+        self.barmans: tuple[BarmanConfig, ...] = (
+            tuple(config.barman_named(n) for n in dict.fromkeys(instances)) if instances else config.barmans
+        )
         self.pool = HostPool(config.hosts, command_timeout=config.command_timeout)
         self.ctx = ProbeContext(config, self.pool)
 
@@ -44,9 +54,43 @@ class Collector:
         return self.config.connect_timeout + 2 * self.config.command_timeout + 5
 
     async def panel(self, name: str) -> PanelResult:
-        """Probe and judge one panel; never raises (cancellation aside), never prints a traceback."""
+        """Probe and judge one panel; never raises (cancellation aside), never prints a traceback.
+
+        The barman and WAL panels are judged per barman instance, each bounded on its own, so a
+        dead off-site host makes only its own rows UNKNOWN."""
+        if name in ("barman", "wal"):
+            return await self._instances_panel(name)
+        return await self._guarded(name, self._panel(name))
+
+    async def _instances_panel(self, name: str) -> PanelResult:
+        judge = self._barman if name == "barman" else self._wal
+        results = await asyncio.gather(*(self._guarded(name, judge(b)) for b in self.barmans))
+        instances = [InstanceResult(b.name or b.host, b.host, r) for b, r in zip(self.barmans, results, strict=True)]
+        findings: list[tuple[Status, str]] = []
+        facts: dict = {}
+        if name == "wal":
+            slots_result = await self._guarded("wal", self._slots())
+            if slots_result.status is Status.UNKNOWN:
+                findings.append((Status.UNKNOWN, f"slots on the primary: {slots_result.summary}"))
+                facts["slots"] = None
+            else:
+                findings, facts["slots"] = slots_result.detail
+        return health.combine(name, instances, self.clock(), findings, facts)
+
+    async def _barman(self, b: BarmanConfig) -> PanelResult:
+        return health.judge_barman(await probe_barman(self.ctx, b), b, self.clock())
+
+    async def _wal(self, b: BarmanConfig) -> PanelResult:
+        return health.judge_wal(await probe_wal(self.ctx, b), self.config.wal, self.clock())
+
+    async def _slots(self) -> PanelResult:
+        """The primary's slots judged, carried in a PanelResult's detail (findings, slots fact)."""
+        judged = health.judge_slots(await probe_primary(self.ctx), self.config.wal)
+        return PanelResult("wal", Status.OK, "", {}, self.clock(), judged)
+
+    async def _guarded(self, name: str, work: Awaitable[PanelResult]) -> PanelResult:
         try:
-            return await asyncio.wait_for(self._panel(name), timeout=self.panel_deadline)
+            return await asyncio.wait_for(work, timeout=self.panel_deadline)
         except TimeoutError:
             return health.unknown(name, f"{name} probe gave no answer in {self.panel_deadline:g} s", self.clock())
         except ComponentDown as e:
@@ -61,10 +105,6 @@ class Collector:
 
     async def _panel(self, name: str) -> PanelResult:
         cfg, ctx = self.config, self.ctx
-        if name == "barman":
-            return health.judge_barman(await probe_barman(ctx), cfg.barman, self.clock())
-        if name == "wal":
-            return health.judge_wal(await probe_wal(ctx), cfg.wal, self.clock())
         if name == "starport":
             return health.judge_starport(await probe_starport(ctx), cfg.nightly, cfg.starport, self.clock())
         if name == "restore":

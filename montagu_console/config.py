@@ -356,6 +356,13 @@ class BarmanConfig(_Copyable):
     backup_warning_days = _Flat[float]("thresholds")
     backup_critical_days = _Flat[float]("thresholds")
 
+    def exec_prefix(self) -> tuple[str, ...] | None:
+        """The argv prefix that runs a program where barman runs: ``command`` minus its final
+        ``barman`` (``()`` for a local barman); None when ``command`` does not end with barman."""
+        if self.command and posixpath.basename(self.command[-1]) == "barman":
+            return tuple(self.command[:-1])
+        return None
+
 
 @dataclass(frozen=True, config=_MODEL)
 class WalThresholds(_Copyable):

@@ -17,7 +17,9 @@ from .config import BarmanConfig, NightlyConfig, ScienceConfig, StarportConfig, 
 from .humanfmt import age, size
 from .snapshot import (
     BarmanFacts,
+    InstanceResult,
     PanelResult,
+    PrimaryFacts,
     RestoreFacts,
     StarportFacts,
     Status,
@@ -75,6 +77,18 @@ def judge_barman(f: BarmanFacts, cfg: BarmanConfig, now: datetime) -> PanelResul
         "data_size_bytes": f.data_size_bytes,
         "pg_version": f.pg_version,
         "container_running": f.container_running,
+        "retention_policy": f.retention_policy,
+        "backups": [
+            {
+                "backup_id": b.backup_id,
+                "status": b.status,
+                "end_time": _iso(b.end_time),
+                "size_bytes": b.size_bytes,
+                "retention_status": b.retention_status,
+            }
+            for b in f.backups
+        ],
+        "backup_progress": f.backup_progress.as_fact() if f.backup_progress else None,
     }
     findings: list[tuple[Status, str]] = []
     if f.container_running is False:
@@ -99,6 +113,10 @@ def judge_barman(f: BarmanFacts, cfg: BarmanConfig, now: datetime) -> PanelResul
         ids = ", ".join(b.backup_id for b in f.failed_backups) or "see barman list-backup"
         findings.append((Status.WARNING, f"FAILED backup in the list: {ids}"))
     running = "; a backup is running" if f.backup_running else ""
+    if f.backup_progress and f.backup_progress.percent is not None:
+        p = f.backup_progress
+        eta = f", about {age(p.eta_seconds)} left" if p.eta_seconds is not None else ""
+        running = f"; backup {p.backup_id} {p.percent:.0f}% ({size(p.bytes_done)}{eta})"
     n = len(f.available_backups)
     ok = (
         (
@@ -153,6 +171,62 @@ def judge_wal(f: WalFacts, cfg: WalConfig, now: datetime) -> PanelResult:
         )
     ok = f"streaming on slot {f.slot_name}, lag {size(f.lag_bytes)}, last WAL archived {age(archived_age)} ago"
     return _result("wal", findings, ok, facts, now, f)
+
+
+def judge_slots(primary: PrimaryFacts | None, cfg: WalConfig) -> tuple[list[tuple[Status, str]], list | None]:
+    """Every slot on the primary: an inactive one is a WARNING (its consumer is gone), and CRITICAL
+    once it holds back more than ``slot_retained_critical_bytes`` of WAL (the primary's disk fills).
+    Returns the findings and the ``slots`` fact (None when ``primary`` is not configured)."""
+    if primary is None:
+        return [], None
+    findings: list[tuple[Status, str]] = []
+    limit = cfg.slot_retained_critical_bytes
+    for slot in primary.slots:
+        if slot.active:
+            continue
+        held = slot.retained_bytes or 0
+        if held > limit:
+            findings.append(
+                (Status.CRITICAL, f"slot {slot.name} inactive, retaining {size(held)} of WAL (limit {size(limit)})")
+            )
+        else:
+            findings.append((Status.WARNING, f"slot {slot.name} inactive, retaining {size(held)} of WAL"))
+    return findings, [s.as_fact() for s in primary.slots]
+
+
+def combine(
+    name: str,
+    instances: list[InstanceResult],
+    now: datetime,
+    findings: list[tuple[Status, str]] | None = None,
+    facts: dict | None = None,
+) -> PanelResult:
+    """The barman or WAL panel from its instances' results (and the panel's own ``findings``).
+
+    The status is the worst of them all, the summary names the instance or slot behind it, and the
+    top-level facts are the first instance's plus ``instances`` (every one, spec section 8)."""
+    findings = findings or []
+    first = instances[0].result
+    merged = {**first.facts, **(facts or {}), "instances": [i.as_fact() for i in instances]}
+    status = Status.worst([*(i.result.status for i in instances), *(s for s, _ in findings)])
+    ordered = sorted(instances, key=lambda i: -i.result.status.rank)
+    if len(instances) == 1:
+        parts = [first.summary]
+    elif all(i.result.status is Status.OK for i in instances):
+        parts = [f"{instances[0].name}: {first.summary}", f"{', '.join(i.name for i in instances[1:])} OK"]
+    else:
+        parts = [
+            f"{i.name}: {i.result.summary}" if i.result.status is not Status.OK else f"{i.name} OK" for i in ordered
+        ]
+    worst_finding = Status.worst(s for s, _ in findings) if findings else Status.OK
+    notes = [msg for _, msg in sorted(findings, key=lambda f: -f[0].rank)]
+    if worst_finding.rank > Status.worst(i.result.status for i in instances).rank:
+        parts = notes + parts
+    else:
+        parts = parts + notes
+    return PanelResult(
+        name, status, "; ".join(parts), merged, now, first.detail, first.error, instances=tuple(instances)
+    )
 
 
 def judge_starport(f: StarportFacts, nightly: NightlyConfig, cfg: StarportConfig, now: datetime) -> PanelResult:

@@ -63,6 +63,30 @@ class BackupInfo:
     size_bytes: int | None
     wal_size_bytes: int | None
     name: str | None = None
+    retention_status: str | None = None  # barman's word (VALID, OBSOLETE, KEEP_FULL, ...); None: unknown
+
+
+@dataclass(frozen=True)
+class BackupProgress:
+    """A base backup under way: how far it is, from the primary or from its growing directory."""
+
+    backup_id: str | None
+    bytes_done: int
+    bytes_total: int | None
+    percent: float | None
+    eta_seconds: int | None
+    source: str  # "primary" (pg_stat_progress_basebackup) or "directory" (against the last backup's size)
+
+    def as_fact(self) -> dict[str, Any]:
+        """The ``backup_progress`` fact of ``check --json``."""
+        return {
+            "backup_id": self.backup_id,
+            "percent": self.percent,
+            "bytes_done": self.bytes_done,
+            "bytes_total": self.bytes_total,
+            "eta_seconds": self.eta_seconds,
+            "source": self.source,
+        }
 
 
 @dataclass(frozen=True)
@@ -78,6 +102,8 @@ class BarmanFacts:
     backups: tuple[BackupInfo, ...]  # newest first
     backup_running: bool
     container_running: bool | None  # None: no container configured
+    retention_policy: str | None = None  # barman's words, e.g. "RECOVERY WINDOW OF 3 MONTHS"
+    backup_progress: BackupProgress | None = None
 
     @property
     def failed_checks(self) -> list[str]:
@@ -110,6 +136,40 @@ class WalFacts:
     streaming_state: str | None
     last_archived_wal: str | None
     last_archived_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SlotInfo:
+    """One replication slot on the primary (``pg_replication_slots``)."""
+
+    name: str
+    active: bool
+    retained_bytes: int | None  # WAL kept since restart_lsn; None when the slot holds none
+
+    def as_fact(self) -> dict[str, Any]:
+        return {"name": self.name, "active": self.active, "retained_bytes": self.retained_bytes}
+
+
+@dataclass(frozen=True)
+class BaseBackupStream:
+    """One base backup being streamed from the primary (``pg_stat_progress_basebackup``)."""
+
+    pid: int
+    phase: str
+    bytes_total: int | None
+    bytes_streamed: int
+    started_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PrimaryFacts:
+    """What the primary itself says, through ``primary.command``."""
+
+    slots: tuple[SlotInfo, ...]
+    base_backups: tuple[BaseBackupStream, ...]
+
+    def slot(self, name: str) -> SlotInfo | None:
+        return next((s for s in self.slots if s.name == name), None)
 
 
 @dataclass(frozen=True)
@@ -162,6 +222,21 @@ class PanelResult:
     taken_at: datetime
     detail: Any = None  # the typed facts (BarmanFacts, ...) or None when the probe failed
     error: str | None = None
+    instances: tuple[InstanceResult, ...] = ()  # barman and wal: one per barman instance
+
+
+@dataclass(frozen=True)
+class InstanceResult:
+    """One barman instance's part of the barman or WAL panel (its own status and facts)."""
+
+    name: str
+    host: str
+    result: PanelResult
+
+    def as_fact(self) -> dict[str, Any]:
+        """An entry of ``facts.instances``: name, host, status, summary and the panel's facts."""
+        r = self.result
+        return {"name": self.name, "host": self.host, "status": r.status.value, "summary": r.summary, **r.facts}
 
 
 @dataclass(frozen=True)

@@ -80,9 +80,9 @@ def info(config: Config, action: str) -> ActionInfo:
 
 def container_exec_prefix(config: Config) -> list[str]:
     """The argv prefix that runs a command inside barman's container (barman.command minus barman)."""
-    command = list(config.barman.command)
-    if command and posixpath.basename(command[-1]) == "barman" and len(command) > 1:
-        return command[:-1]
+    prefix = config.barman.exec_prefix()
+    if prefix:
+        return list(prefix)
     raise ConsoleError(
         "barman.command must end with `barman` after a container exec prefix "
         "(e.g. [docker, exec, barman-montagu, barman]) for the nightly recover"

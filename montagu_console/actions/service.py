@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import NoReturn
 
+from ..clock import utc_now
 from ..config import Config
 from ..errors import ConsoleError
 from ..text import clean
@@ -264,15 +265,19 @@ async def _check_backup(service: ActionService, pool: HostPool) -> list[str]:
     from ..probes import ProbeContext
     from ..probes import barman_json as bj
     from ..probes.barman import run_barman
+    from ..retention import outlook
 
     cfg = service.config
+    b = cfg.barman
     ctx = ProbeContext(cfg, pool)
-    exec_ = plans.container_exec_prefix(cfg) if cfg.barman.container else []
-    listing, df = await asyncio.gather(
-        run_barman(ctx, "-f", "json", "list-backup", cfg.barman.server),
-        pool.transport(cfg.barman.host).run([*exec_, "df", "-Pk", cfg.barman.home], timeout=cfg.command_timeout),
+    exec_ = plans.container_exec_prefix(cfg) if b.container else []
+    listing, status, df = await asyncio.gather(
+        run_barman(ctx, b, "-f", "json", "list-backup", b.server),
+        run_barman(ctx, b, "-f", "json", "status", b.server),
+        pool.transport(b.host).run([*exec_, "df", "-Pk", b.home], timeout=cfg.command_timeout),
     )
-    backups = bj.parse_list_backups(listing.stdout, cfg.barman.server)
+    backups = bj.parse_list_backups(listing.stdout, b.server)
+    policy, _enforced = bj.parse_retention(bj.parse_status(status.stdout, b.server))
     running = [b.backup_id for b in backups if b.status == "STARTED"]
     if running:
         service._refuse(
@@ -293,7 +298,11 @@ async def _check_backup(service: ActionService, pool: HostPool) -> list[str]:
             f"only {size(free)} free at {cfg.barman.home}; a backup needs "
             f"{SPACE_FACTOR} x the last backup = {size(need)}",
         )
-    return ["no backup running", f"{size(free)} free at {cfg.barman.home} (need {size(need)})"]
+    return [
+        "no backup running",
+        f"{size(free)} free at {cfg.barman.home} (need {size(need)})",
+        outlook(policy, backups, utc_now()).sentence(),
+    ]
 
 
 def df_free_bytes(output: str) -> int | None:

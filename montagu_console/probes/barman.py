@@ -1,111 +1,199 @@
-"""Probes for the barman and WAL panels: barman's JSON output through ``barman.command``."""
+"""Probes for the barman and WAL panels, one barman instance at a time: barman's JSON output
+through that instance's ``command`` on its own host, and (when ``primary`` is configured) the
+primary's own view of the instance's slot and of a base backup being streamed."""
 
 from __future__ import annotations
 
 import asyncio
+import posixpath
+import time
 
-from ..errors import ProbeError
-from ..snapshot import BarmanFacts, WalFacts
+from ..clock import utc_now
+from ..config import BarmanConfig
+from ..errors import ProbeError, TransportError
+from ..snapshot import BackupInfo, BackupProgress, BarmanFacts, BaseBackupStream, PrimaryFacts, WalFacts
 from ..text import MAX_OUTPUT_BYTES, one_line
 from ..transports.base import CommandResult
 from . import ComponentDown, ProbeContext
 from . import barman_json as bj
+from .primary import probe_primary
 
 
-async def run_barman(ctx: ProbeContext, *args: str, ok_codes=(0,)) -> CommandResult:
-    """Run barman with ``args`` through the configured command prefix on the barman host
-    (shared with the other panels refreshed at the same moment)."""
-    cfg = ctx.config.barman
+async def run_barman(ctx: ProbeContext, b: BarmanConfig, *args: str, ok_codes=(0,)) -> CommandResult:
+    """Run barman with ``args`` through instance ``b``'s command prefix on its host (shared with
+    the other panels refreshed at the same moment)."""
     result = await ctx.once(
-        ("barman", args), lambda: ctx.pool.transport(cfg.host).run([*cfg.command, *args], timeout=ctx.timeout)
+        ("barman", b.name, args), lambda: ctx.pool.transport(b.host).run([*b.command, *args], timeout=ctx.timeout)
     )
     if result.truncated:
         raise ProbeError(
-            f"{cfg.host}: barman {' '.join(args)}: output larger than {MAX_OUTPUT_BYTES} bytes "
+            f"{b.host}: barman {' '.join(args)}: output larger than {MAX_OUTPUT_BYTES} bytes "
             "(stopped reading and killed it)"
         )
     if result.returncode not in ok_codes and not result.stdout.strip():
         last = one_line((result.stderr.strip().splitlines() or ["no output"])[-1], limit=300)
         if result.returncode == 127 or "not found" in last:
-            raise ProbeError(f"{cfg.host}: `{' '.join(cfg.command)}` not found: {last}")
-        raise ProbeError(f"{cfg.host}: barman {' '.join(args)} exited {result.returncode}: {last}")
+            raise ProbeError(f"{b.host}: `{' '.join(b.command)}` not found: {last}")
+        raise ProbeError(f"{b.host}: barman {' '.join(args)} exited {result.returncode}: {last}")
     return result
 
 
-async def barman_version(ctx: ProbeContext) -> str:
-    """The barman version (asked once per session), refused if the console cannot read it."""
-    if "barman_version" not in ctx.cache:
-        result = await run_barman(ctx, "--version")
-        ctx.cache["barman_version"] = bj.parse_version(result.stdout or result.stderr)
-    return ctx.cache["barman_version"]
+async def barman_version(ctx: ProbeContext, b: BarmanConfig) -> str:
+    """The instance's barman version (asked once per session), refused if the console cannot read it."""
+    key = ("barman_version", b.name)
+    if key not in ctx.cache:
+        result = await run_barman(ctx, b, "--version")
+        ctx.cache[key] = bj.parse_version(result.stdout or result.stderr)
+    return ctx.cache[key]
 
 
-async def container_running(ctx: ProbeContext) -> bool | None:
-    """Whether ``barman.container`` runs (None when no container is configured)."""
-    cfg = ctx.config.barman
-    if not cfg.container:
+async def container_running(ctx: ProbeContext, b: BarmanConfig) -> bool | None:
+    """Whether the instance's ``container`` runs (None when no container is configured)."""
+    if not b.container:
         return None
-    state = await ctx.pool.docker(cfg.host).container_state(cfg.container)
+    state = await ctx.pool.docker(b.host).container_state(b.container)
     if state is None:
-        raise ComponentDown(f"container {cfg.container} does not exist on {cfg.host}")
+        raise ComponentDown(f"container {b.container} does not exist on {b.host}")
     if not state.running:
         code = f", exit code {state.exit_code}" if state.exit_code is not None else ""
-        raise ComponentDown(f"container {cfg.container} on {cfg.host} is {state.status}{code}")
+        raise ComponentDown(f"container {b.container} on {b.host} is {state.status}{code}")
     return True
 
 
-async def probe_barman(ctx: ProbeContext) -> BarmanFacts:
-    """barman status, check and list-backup for the configured server."""
-    cfg = ctx.config.barman
-    running = await container_running(ctx)
-    version = await barman_version(ctx)
+async def probe_barman(ctx: ProbeContext, b: BarmanConfig) -> BarmanFacts:
+    """barman status, check and list-backup of instance ``b``, its retention and any backup's progress."""
+    running = await container_running(ctx, b)
+    version = await barman_version(ctx, b)
     status_r, check_r, list_r = await asyncio.gather(
-        run_barman(ctx, "-f", "json", "status", cfg.server),
-        run_barman(ctx, "-f", "json", "check", cfg.server, ok_codes=(0, 1)),
-        run_barman(ctx, "-f", "json", "list-backup", cfg.server),
+        run_barman(ctx, b, "-f", "json", "status", b.server),
+        run_barman(ctx, b, "-f", "json", "check", b.server, ok_codes=(0, 1)),
+        run_barman(ctx, b, "-f", "json", "list-backup", b.server),
     )
-    status = bj.parse_status(status_r.stdout, cfg.server)
-    checks = bj.parse_check(check_r.stdout, cfg.server)
-    backups = bj.parse_list_backups(list_r.stdout, cfg.server)
+    status = bj.parse_status(status_r.stdout, b.server)
+    checks = bj.parse_check(check_r.stdout, b.server)
+    policy, enforced = bj.parse_retention(status)
+    backups = tuple(_with_retention(x, enforced) for x in bj.parse_list_backups(list_r.stdout, b.server))
     pg_version = status.get("pg_version") or None
     pg_reachable = (
         pg_version is not None
         and not pg_version.startswith("FAILED")
         and not any(c.name == "postgresql" and not c.ok for c in checks)
     )
+    started = next((x for x in backups if x.status == "STARTED"), None)
     return BarmanFacts(
-        server=cfg.server,
+        server=b.server,
         barman_version=version,
         pg_reachable=pg_reachable,
         pg_version=pg_version if pg_reachable else None,
         data_size_bytes=bj.parse_size(status.get("current_size")),
         checks=checks,
         backups=backups,
-        backup_running=any(b.status == "STARTED" for b in backups),
+        backup_running=started is not None,
         container_running=running,
+        retention_policy=policy,
+        backup_progress=await backup_progress(ctx, b, started, backups) if started else None,
     )
 
 
-async def probe_wal(ctx: ProbeContext) -> WalFacts:
-    """receive-wal, the replication slot, the backlog on the primary and the last archived WAL."""
-    cfg = ctx.config.barman
-    slot = ctx.config.wal.slot
-    await container_running(ctx)
-    await barman_version(ctx)
+def _with_retention(backup: BackupInfo, enforced: bool) -> BackupInfo:
+    """barman prints "-" for a VALID backup when it enforces a policy (only other words are shown)."""
+    word = backup.retention_status
+    if word in (None, "-", ""):
+        word = "VALID" if enforced and backup.status == "DONE" else None
+    return BackupInfo(**{**vars(backup), "retention_status": word})
+
+
+async def backup_progress(
+    ctx: ProbeContext, b: BarmanConfig, started: BackupInfo, backups: tuple[BackupInfo, ...]
+) -> BackupProgress | None:
+    """How far the running backup ``started`` is: from the primary's ``pg_stat_progress_basebackup``
+    when ``primary`` is set and streams one, else from its growing directory against the last
+    backup's size. None when neither can tell."""
+    try:
+        primary = await probe_primary(ctx)
+    except (ProbeError, TransportError):
+        primary = None  # the WAL panel names the primary's trouble; fall back to the directory
+    stream = _stream_for(started, primary)
+    if stream is not None:
+        total = stream.bytes_total
+        percent = min(100.0, 100.0 * stream.bytes_streamed / total) if total else None
+        eta = None
+        if total and stream.started_at and stream.bytes_streamed:
+            elapsed = (utc_now() - stream.started_at).total_seconds()
+            if elapsed > 0:
+                eta = max(0, round((total - stream.bytes_streamed) * elapsed / stream.bytes_streamed))
+        return BackupProgress(started.backup_id, stream.bytes_streamed, total, _round(percent), eta, "primary")
+    done = await _directory_bytes(ctx, b, started.backup_id)
+    if done is None:
+        return None
+    last = next((x for x in backups if x.status == "DONE" and x.size_bytes), None)
+    total = last.size_bytes if last else None
+    percent = min(99.9, 100.0 * done / total) if total else None
+    return BackupProgress(
+        started.backup_id, done, total, _round(percent), _eta(ctx, b, started, done, total), "directory"
+    )
+
+
+def _stream_for(started: BackupInfo, primary: PrimaryFacts | None) -> BaseBackupStream | None:
+    """The primary's base-backup stream of this backup: the only one, or the one that began
+    nearest to the backup id's time (ids are barman's start times)."""
+    streams = primary.base_backups if primary else ()
+    if len(streams) <= 1:
+        return streams[0] if streams else None
+    begun = bj.backup_id_time(started.backup_id)
+    if begun is None:
+        return streams[0]
+    return min(streams, key=lambda s: abs((s.started_at - begun).total_seconds()) if s.started_at else float("inf"))
+
+
+async def _directory_bytes(ctx: ProbeContext, b: BarmanConfig, backup_id: str) -> int | None:
+    """``du`` of the backup's directory where barman runs; None when it cannot be read."""
+    prefix = b.exec_prefix()
+    if prefix is None or not bj.BACKUP_ID.match(backup_id):
+        return None
+    path = posixpath.join(b.home, b.server, "base", backup_id)
+    result = await ctx.pool.transport(b.host).run([*prefix, "du", "-s", "-k", path], timeout=ctx.timeout)
+    first = (result.stdout.split() or [""])[0]
+    return int(first) * 1024 if result.returncode == 0 and first.isdigit() else None
+
+
+def _eta(ctx: ProbeContext, b: BarmanConfig, started: BackupInfo, done: int, total: int | None) -> int | None:
+    """An ETA from the growth seen since this console first saw the backup (none in a one-shot check)."""
+    key = ("backup_seen", b.name, started.backup_id)
+    now = time.monotonic()
+    first = ctx.cache.setdefault(key, (now, done))
+    elapsed, grown = now - first[0], done - first[1]
+    if not total or elapsed <= 0 or grown <= 0:
+        return None
+    return max(0, round((total - done) * elapsed / grown))
+
+
+def _round(percent: float | None) -> float | None:
+    return None if percent is None else round(percent, 1)
+
+
+async def probe_wal(ctx: ProbeContext, b: BarmanConfig) -> WalFacts:
+    """Instance ``b``'s receive-wal, its slot, the backlog on the primary and the last archived WAL.
+
+    With ``primary`` configured, the slot's state and the WAL it holds come from the primary
+    itself (right even when this barman cannot reach it)."""
+    slot = b.slot or ctx.config.wal.slot
+    await container_running(ctx, b)
+    await barman_version(ctx, b)
     check_r, repl_r, diag_r = await asyncio.gather(
-        run_barman(ctx, "-f", "json", "check", cfg.server, ok_codes=(0, 1)),
-        run_barman(ctx, "-f", "json", "replication-status", cfg.server, ok_codes=(0, 1)),
-        run_barman(ctx, "diagnose"),
+        run_barman(ctx, b, "-f", "json", "check", b.server, ok_codes=(0, 1)),
+        run_barman(ctx, b, "-f", "json", "replication-status", b.server, ok_codes=(0, 1)),
+        run_barman(ctx, b, "diagnose"),
     )
-    checks = {c.name: c for c in bj.parse_check(check_r.stdout, cfg.server)}
+    checks = {c.name: c for c in bj.parse_check(check_r.stdout, b.server)}
     receive = checks.get("receive wal running")
     if receive is None:
         raise ProbeError("barman check: no 'receive-wal running' check (is streaming_archiver on?)")
     try:
-        repl = bj.parse_replication_status(repl_r.stdout, cfg.server, slot)
+        repl = bj.parse_replication_status(repl_r.stdout, b.server, slot)
     except ProbeError:
         repl = {"server_lsn": None, "client": None}  # PostgreSQL unreachable: the check shows why
-    diag = bj.parse_diagnose(diag_r.stdout, cfg.server)
+    diag = bj.parse_diagnose(diag_r.stdout, b.server)
     client = repl["client"]
     diag_slot = diag["slot"] if diag["slot"] and diag["slot"]["name"] == slot else None
     server_lsn = repl["server_lsn"] or diag["current_lsn"]
@@ -122,6 +210,14 @@ async def probe_wal(ctx: ProbeContext) -> WalFacts:
     slot_active = diag_slot["active"] if diag_slot else (True if client else None)
     if slot_active is None and "replication slot" in checks and not checks["replication slot"].ok:
         slot_active = False if "not active" in checks["replication slot"].hint else None
+    try:
+        primary = await probe_primary(ctx)
+    except (ProbeError, TransportError):
+        primary = None  # the WAL panel's slot list names the primary's trouble
+    seen = primary.slot(slot) if primary else None
+    if primary is not None:
+        slot_active = seen.active if seen else None
+        lag = seen.retained_bytes if seen and seen.retained_bytes is not None else lag
     return WalFacts(
         slot_name=slot,
         receive_wal_running=receive.ok,

@@ -121,10 +121,37 @@ def parse_list_backups(text: str, server: str) -> tuple[BackupInfo, ...]:
                 size_bytes=_int_or_none(item.get("size_bytes")),
                 wal_size_bytes=_int_or_none(item.get("wal_size_bytes")),
                 name=str(item["backup_name"]) if item.get("backup_name") is not None else None,
+                retention_status=_str_or_none(item.get("retention_status")),
             )
         )
     backups.sort(key=lambda b: b.backup_id, reverse=True)
     return tuple(backups)
+
+
+# barman's backup ids: its start time, YYYYMMDDTHHMMSS (the only shape a path is built from)
+BACKUP_ID = re.compile(r"\d{8}T\d{6}\Z")
+_RETENTION = re.compile(r"retention:\s*([^,()]+?)\s*(?:,|\)|$)")
+
+
+def parse_retention(status: dict[str, str]) -> tuple[str | None, bool]:
+    """barman status's "Retention policies" -> (the policy in barman's words, whether enforced).
+
+    e.g. "enforced (mode: auto, retention: RECOVERY WINDOW OF 3 MONTHS, WAL retention: MAIN)".
+    """
+    message = status.get("retention_policies") or ""
+    m = _RETENTION.search(message)
+    policy = one_line(m.group(1), limit=80) if m else None
+    return policy, message.startswith("enforced") and policy is not None
+
+
+def backup_id_time(backup_id: str) -> datetime | None:
+    """The start time a backup id encodes (barman's host clock, read as UTC), None for another id."""
+    if not BACKUP_ID.match(backup_id):
+        return None
+    try:
+        return datetime.strptime(backup_id, "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 @shape_guard("replication-status")
