@@ -77,11 +77,30 @@ def _perfdata(snap: Snapshot) -> list[str]:
     add("backups", b.get("backups_available"), "")
     add("wal_lag", w.get("lag_bytes"), "B")
     add("last_archived_age", w.get("last_archived_age_seconds"), "s")
+    # with several barmans, each instance's own figures too, prefixed with its name
+    for panel, keys in (("barman", _BARMAN_PERF), ("wal", _WAL_PERF)):
+        instances = _instances(facts.get(panel, {}))
+        for i in instances if len(instances) > 1 else []:
+            for label, key, unit in keys:
+                add(f"{i.get('name')}_{label}", i.get(key), unit)
+    for slot in w.get("slots") or []:
+        if isinstance(slot, dict):
+            add(f"slot_{slot.get('name')}_retained", slot.get("retained_bytes"), "B")
     add("nightly_age", s.get("nightly_age_seconds"), "s")
     for t in s.get("targets", []):
         if isinstance(t, dict):
             add(f"starport_{t.get('name')}_age", t.get("age_seconds"), "s")
     return out
+
+
+_BARMAN_PERF = (("last_backup_age", "last_backup_age_seconds", "s"), ("backups", "backups_available", ""))
+_WAL_PERF = (("wal_lag", "lag_bytes", "B"), ("last_archived_age", "last_archived_age_seconds", "s"))
+
+
+def _instances(facts: dict) -> list[dict]:
+    """A panel's ``instances`` fact (barman, WAL): the dict entries only."""
+    found = facts.get("instances")
+    return [i for i in found if isinstance(i, dict)] if isinstance(found, list) else []
 
 
 def write_prometheus(snap: Snapshot, path: Path) -> None:
@@ -105,38 +124,37 @@ def write_prometheus(snap: Snapshot, path: Path) -> None:
     )
     facts = {n: p.facts for n, p in snap.panels.items()}
     b, w, s, r = (facts.get(k, {}) for k in ("barman", "wal", "starport", "restore"))
-    _gauge(
-        registry,
-        "montagu_barman_last_backup_age_seconds",
-        "Age of the newest DONE base backup",
-        b.get("last_backup_age_seconds"),
+    instance_status = Gauge(
+        "montagu_console_instance_status",
+        "Status of one barman instance's part of a panel: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
+        ["panel", "instance"],
+        registry=registry,
     )
-    _gauge(registry, "montagu_barman_backups_available", "Base backups available", b.get("backups_available"))
-    _gauge(
-        registry,
-        "montagu_barman_failed_checks",
-        "barman checks FAILED",
-        len(b["failed_checks"]) if "failed_checks" in b else None,
+    for name in ("barman", "wal"):
+        for inst in _instances(facts.get(name, {})):
+            code = Status(inst["status"]).exit_code if inst.get("status") in Status.__members__ else 3
+            instance_status.labels(panel=name, instance=str(inst.get("name"))).set(code)
+    for metric, doc, key in _INSTANCE_GAUGES:
+        panel_facts = b if metric.startswith("montagu_barman") else w
+        gauge = Gauge(metric, doc, ["instance"], registry=registry)
+        for inst in _instances(panel_facts):
+            value = _number(inst.get(key))
+            if value is not None:
+                gauge.labels(instance=str(inst.get("name"))).set(value)
+    retained = Gauge(
+        "montagu_primary_slot_retained_bytes",
+        "WAL each replication slot holds back on the primary (since its restart_lsn)",
+        ["slot"],
+        registry=registry,
     )
-    _gauge(
-        registry,
-        "montagu_barman_backup_running",
-        "1 while a base backup runs",
-        int(b["backup_running"]) if "backup_running" in b else None,
+    active = Gauge(
+        "montagu_primary_slot_active", "1 if the replication slot has a consumer", ["slot"], registry=registry
     )
-    _gauge(registry, "montagu_wal_lag_bytes", "WAL kept on the primary for barman's slot", w.get("lag_bytes"))
-    _gauge(
-        registry,
-        "montagu_wal_receive_running",
-        "1 if barman receive-wal runs",
-        int(w["receive_wal_running"]) if "receive_wal_running" in w else None,
-    )
-    _gauge(
-        registry,
-        "montagu_wal_last_archived_age_seconds",
-        "Age of the last archived WAL",
-        w.get("last_archived_age_seconds"),
-    )
+    for slot in w.get("slots") or []:
+        if isinstance(slot, dict) and isinstance(slot.get("name"), str):
+            if slot.get("retained_bytes") is not None:
+                retained.labels(slot=slot["name"]).set(slot["retained_bytes"])
+            active.labels(slot=slot["name"]).set(int(bool(slot.get("active"))))
     _gauge(registry, "montagu_nightly_age_seconds", "Age of the nightly recovered copy", s.get("nightly_age_seconds"))
     target_age = Gauge(
         "montagu_starport_age_seconds", "Age of each starport target's last backup", ["target"], registry=registry
@@ -153,6 +171,32 @@ def write_prometheus(snap: Snapshot, path: Path) -> None:
     _gauge(registry, "montagu_science_data_age_seconds", "Age of the data science runs on", r.get("data_age_seconds"))
     # write_to_textfile writes a temporary file beside the target and renames it into place.
     write_to_textfile(str(path), registry)
+
+
+# barman and WAL figures of each instance, labelled instance="<name>": (metric, help, fact key)
+_INSTANCE_GAUGES = (
+    ("montagu_barman_last_backup_age_seconds", "Age of the newest DONE base backup", "last_backup_age_seconds"),
+    ("montagu_barman_backups_available", "Base backups available", "backups_available"),
+    ("montagu_barman_failed_checks", "barman checks FAILED", "failed_checks"),
+    ("montagu_barman_backup_running", "1 while a base backup runs", "backup_running"),
+    ("montagu_barman_backup_progress_percent", "How far a running base backup is", "backup_progress"),
+    ("montagu_wal_lag_bytes", "WAL kept on the primary for the instance's slot", "lag_bytes"),
+    ("montagu_wal_receive_running", "1 if barman receive-wal runs", "receive_wal_running"),
+    ("montagu_wal_last_archived_age_seconds", "Age of the last archived WAL", "last_archived_age_seconds"),
+)
+
+
+def _number(value) -> float | None:
+    """A fact as a sample value: booleans as 0/1, lists by length, progress by percent."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, list):
+        return float(len(value))
+    if isinstance(value, dict):
+        value = value.get("percent")
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    return None
 
 
 def _gauge(registry, name: str, doc: str, value) -> None:

@@ -48,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--nagios", action="store_true", help="print one Nagios plugin line")
     fmt.add_argument("--prometheus", metavar="FILE", help="write a node-exporter textfile atomically")
     c.add_argument("--panel", choices=PANELS, action="append", help="only this panel (repeatable)")
+    c.add_argument(
+        "--instance",
+        metavar="NAME",
+        action="append",
+        help="the barman and WAL panels of this barman instance only (repeatable; one Nagios service each)",
+    )
 
     cfg = sub.add_parser("config", help="configuration tools")
     cfg_sub = cfg.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
@@ -197,7 +203,7 @@ def _check(args: argparse.Namespace) -> int:
     panels = tuple(p for p in PANELS if not args.panel or p in args.panel)
 
     async def once():
-        collector = Collector(config)
+        collector = Collector(config, instances=args.instance)
         try:
             return await collector.snapshot(panels)
         finally:

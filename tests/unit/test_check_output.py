@@ -4,28 +4,31 @@ import json
 from datetime import UTC, datetime
 
 from montagu_console import check, health
-from montagu_console.snapshot import PanelResult, Snapshot, Status
+from montagu_console.config import WalConfig
+from montagu_console.snapshot import InstanceResult, PanelResult, PrimaryFacts, SlotInfo, Snapshot, Status
 from tests.conftest import all_strings
 
 NOW = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 
 
-def snap(wal_status=Status.OK):
+def _instance(name, panel, status, summary, facts):
+    return InstanceResult(name, name, PanelResult(panel, status, summary, facts, NOW))
+
+
+def snap(wal_status=Status.OK, instances=("annex",), orphan_bytes=512 * 1024**2):
+    """A snapshot whose barman and WAL panels are combined from ``instances`` by the health rules
+    (the first carries the figures below, every other one its own), with two slots on the primary."""
+    barman_facts = {"last_backup_age_seconds": 120, "backups_available": 3, "failed_checks": [], "backup_running": False}
+    wal_facts = {"lag_bytes": 2048, "receive_wal_running": wal_status is Status.OK, "last_archived_age_seconds": 60}
+    wal_summary = "receive-wal not running" if wal_status is not Status.OK else "streaming"
+    barmans = [_instance(n, "barman", Status.OK, "3 backups", barman_facts) for n in instances]
+    wals = [_instance(instances[0], "wal", wal_status, wal_summary, wal_facts)]
+    wals += [_instance(n, "wal", Status.OK, "streaming", wal_facts | {"lag_bytes": 4096}) for n in instances[1:]]
+    primary = PrimaryFacts((SlotInfo("barman", True, 2048), SlotInfo("old_slot", False, orphan_bytes)), ())
+    findings, slots = health.judge_slots(primary, WalConfig())
     panels = {
-        "barman": PanelResult(
-            "barman",
-            Status.OK,
-            "3 backups",
-            {"last_backup_age_seconds": 120, "backups_available": 3, "failed_checks": [], "backup_running": False},
-            NOW,
-        ),
-        "wal": PanelResult(
-            "wal",
-            wal_status,
-            "receive-wal not running" if wal_status is not Status.OK else "streaming",
-            {"lag_bytes": 2048, "receive_wal_running": wal_status is Status.OK, "last_archived_age_seconds": 60},
-            NOW,
-        ),
+        "barman": health.combine("barman", barmans, NOW),
+        "wal": health.combine("wal", wals, NOW, findings, {"slots": slots}),
         "starport": PanelResult(
             "starport",
             Status.OK,
@@ -52,25 +55,53 @@ def test_json_schema():
     }
 
 
+def test_json_lists_every_instance_and_slot():
+    doc = check.to_json(snap(instances=("annex", "aws"), orphan_bytes=5 * 1024**3))
+    barman, wal = doc["panels"]["barman"], doc["panels"]["wal"]
+    assert [(i["name"], i["status"]) for i in barman["facts"]["instances"]] == [("annex", "OK"), ("aws", "OK")]
+    assert barman["facts"]["backups_available"] == 3  # the panel's own facts are the first instance's
+    assert wal["facts"]["slots"] == [
+        {"name": "barman", "active": True, "retained_bytes": 2048},
+        {"name": "old_slot", "active": False, "retained_bytes": 5 * 1024**3},
+    ]
+    assert wal["status"] == "CRITICAL" and wal["summary"].startswith("slot old_slot inactive, retaining 5.0 GiB")
+
+
 def test_nagios_line_and_exit_code():
     s = snap(Status.CRITICAL)
     first = check.to_nagios(s).splitlines()[0]
-    assert first.startswith("MONTAGU CRITICAL - wal CRITICAL: receive-wal not running; restore UNKNOWN: ")
+    assert first.startswith("MONTAGU CRITICAL - wal CRITICAL: ")
+    assert "receive-wal not running" in first and "restore UNKNOWN: " in first
     assert (
-        "| last_backup_age=120s;;; backups=3;;; wal_lag=2048B;;; last_archived_age=60s;;; nightly_age=3600s;;;"
+        "| last_backup_age=120s;;; backups=3;;; wal_lag=2048B;;; last_archived_age=60s;;; "
+        "slot_barman_retained=2048B;;; slot_old_slot_retained=536870912B;;; nightly_age=3600s;;;"
     ) in first
     assert s.status.exit_code == 2
 
 
+def test_nagios_perfdata_per_instance():
+    first = check.to_nagios(snap(instances=("annex", "aws"))).splitlines()[0]
+    assert "annex_last_backup_age=120s;;; annex_backups=3;;; aws_last_backup_age=120s;;;" in first
+    assert "annex_wal_lag=2048B;;; annex_last_archived_age=60s;;; aws_wal_lag=4096B;;;" in first
+
+
 def test_prometheus_textfile(tmp_path):
     out = tmp_path / "montagu.prom"
-    check.write_prometheus(snap(Status.CRITICAL), out)
+    check.write_prometheus(snap(Status.CRITICAL, instances=("annex", "aws")), out)
     text = out.read_text()
     assert 'montagu_console_panel_status{panel="wal"} 2.0' in text
     assert 'montagu_console_panel_status{panel="restore"} 3.0' in text
-    assert "montagu_barman_last_backup_age_seconds 120.0" in text
+    assert 'montagu_console_instance_status{instance="annex",panel="wal"} 2.0' in text
+    assert 'montagu_console_instance_status{instance="aws",panel="wal"} 0.0' in text
+    assert 'montagu_barman_last_backup_age_seconds{instance="annex"} 120.0' in text
+    assert 'montagu_barman_last_backup_age_seconds{instance="aws"} 120.0' in text
     assert 'montagu_starport_age_seconds{target="barman_to_starport"} 3000.0' in text
-    assert "montagu_wal_lag_bytes 2048.0" in text
+    assert 'montagu_wal_lag_bytes{instance="annex"} 2048.0' in text
+    assert 'montagu_wal_lag_bytes{instance="aws"} 4096.0' in text
+    assert 'montagu_wal_receive_running{instance="annex"} 0.0' in text
+    assert 'montagu_primary_slot_retained_bytes{slot="old_slot"} 5.36870912e+08' in text
+    assert 'montagu_primary_slot_active{slot="old_slot"} 0.0' in text
+    assert 'montagu_primary_slot_active{slot="barman"} 1.0' in text
     assert list(tmp_path.iterdir()) == [out]  # the temporary file was renamed into place
 
 
