@@ -1,6 +1,7 @@
 """check renderers: the stable JSON schema, the Nagios line, the Prometheus textfile."""
 
 import json
+import subprocess
 from datetime import UTC, datetime
 
 from montagu_console import check, health
@@ -18,7 +19,8 @@ def _instance(name, panel, status, summary, facts):
 def snap(wal_status=Status.OK, instances=("annex",), orphan_bytes=512 * 1024**2):
     """A snapshot whose barman and WAL panels are combined from ``instances`` by the health rules
     (the first carries the figures below, every other one its own), with two slots on the primary."""
-    barman_facts = {"last_backup_age_seconds": 120, "backups_available": 3, "failed_checks": [], "backup_running": False}
+    barman_facts = {"last_backup_age_seconds": 120, "backups_available": 3, "failed_checks": []}
+    barman_facts["backup_running"] = False
     wal_facts = {"lag_bytes": 2048, "receive_wal_running": wal_status is Status.OK, "last_archived_age_seconds": 60}
     wal_summary = "receive-wal not running" if wal_status is not Status.OK else "streaming"
     barmans = [_instance(n, "barman", Status.OK, "3 backups", barman_facts) for n in instances]
@@ -149,3 +151,11 @@ def test_json_and_text_carry_only_clean_strings():
     assert "\n" not in doc["panels"]["barman"]["summary"]
     text = check.to_text(hostile_snap())
     assert len(text.split("\n")) == 3 and "\x1b" not in text and "\x00" not in text
+
+
+def test_prometheus_textfile_passes_promtool(tmp_path):
+    """promtool (Debian's prometheus package, installed by `make test`) finds nothing to fix."""
+    out = tmp_path / "montagu.prom"
+    check.write_prometheus(snap(Status.CRITICAL, instances=("annex", "aws")), out)
+    lint = subprocess.run(["promtool", "check", "metrics"], input=out.read_text(), capture_output=True, text=True)
+    assert lint.returncode == 0 and not lint.stdout.strip(), lint.stdout + lint.stderr
