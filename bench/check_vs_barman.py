@@ -28,34 +28,51 @@ def timed(argv: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def raw_commands(cfg: dict) -> list[list[str]]:
-    """What an operator would type to learn the same facts, one after the other."""
-    barman = cfg["barman"]["command"]
-    server = cfg["barman"].get("server", "montagu")
-    docker = ["docker", "-H", cfg["hosts"][cfg["barman"]["host"]]["docker"]]
-    sp = cfg["hosts"][cfg["starport"]["host"]]
-    ssh = [
+def _ssh(host: dict) -> list[str]:
+    """The ssh command line an operator would use for one of the config's SSH hosts."""
+    return [
         "ssh",
         "-p",
-        str(sp["port"]),
+        str(host["port"]),
         "-i",
-        sp["key_file"],
+        host["key_file"],
         "-o",
-        f"UserKnownHostsFile={sp['known_hosts']}",
+        f"UserKnownHostsFile={host['known_hosts']}",
         "-o",
         "BatchMode=yes",
-        f"{sp['user']}@{sp['host']}",
+        f"{host['user']}@{host['host']}",
     ]
+
+
+def _barmans(cfg: dict) -> list[dict]:
+    return cfg["barman"] if isinstance(cfg["barman"], list) else [cfg["barman"]]
+
+
+def raw_commands(cfg: dict) -> list[list[str]]:
+    """What an operator would type to learn the same facts, one after the other."""
+    first = _barmans(cfg)[0]
+    docker = ["docker", "-H", cfg["hosts"][first["host"]]["docker"]]
+    commands = []
+    for b in _barmans(cfg):
+        host = cfg["hosts"][b["host"]]
+        via = _ssh(host) if host["transport"] == "ssh" else []
+        barman, server = [*via, *b["command"]], b.get("server", "montagu")
+        commands += [
+            [*barman, "-f", "json", "status", server],
+            [*barman, "-f", "json", "check", server],
+            [*barman, "-f", "json", "list-backup", server],
+            [*barman, "-f", "json", "replication-status", server],
+            [*barman, "diagnose"],
+        ]
+    if cfg.get("primary"):
+        commands.append([*cfg["primary"]["command"], "-XAtc", "select * from pg_replication_slots"])
+    sp = cfg["hosts"][cfg["starport"]["host"]]
     science = cfg["science"]
     return [
-        [*barman, "-f", "json", "status", server],
-        [*barman, "-f", "json", "check", server],
-        [*barman, "-f", "json", "list-backup", server],
-        [*barman, "-f", "json", "replication-status", server],
-        [*barman, "diagnose"],
-        [*docker, "inspect", cfg["barman"]["container"]],
-        [*docker, "exec", cfg["barman"]["container"], "cat", "/nightly/.barman-last-restore"],
-        [*ssh, f"cat {cfg['starport']['path']}/{cfg['starport']['targets'][0]}/meta/metadata.json"],
+        *commands,
+        [*docker, "inspect", first["container"]],
+        [*docker, "exec", first["container"], "cat", "/nightly/.barman-last-restore"],
+        [*_ssh(sp), f"cat {cfg['starport']['path']}/{cfg['starport']['targets'][0]}/meta/metadata.json"],
         [*docker, "inspect", science["container"]],
         [*docker, "logs", "--tail", "300", science["container"]],
         [*docker, "exec", science["container"], "psql", "-Atc", "select pg_is_in_recovery()"],
