@@ -85,6 +85,13 @@ def config_variant(config: Path, tmp_path: Path, edit) -> Path:
     return out
 
 
+def annex_barman(data: dict) -> dict:
+    """The first (annex's) barman entry of a config's YAML data, whether ``barman`` is one mapping
+    or a list of instances."""
+    entry = data["barman"]
+    return entry[0] if isinstance(entry, list) else entry
+
+
 def wait_for(predicate, *, timeout: float = 60, interval: float = 1.0, what: str = "condition"):
     """Poll ``predicate`` until it returns a truthy value; fail with the last value seen."""
     deadline = time.monotonic() + timeout

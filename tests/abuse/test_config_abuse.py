@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CONSOLE, config_variant, run_check
+from tests.conftest import CONSOLE, annex_barman, config_variant, run_check
 
 pytestmark = pytest.mark.lab
 
@@ -64,7 +64,7 @@ def test_bad_nightly_mount(lab_config, tmp_path, mount, needle):
 
 def test_mount_is_barman_home(lab_config, tmp_path):
     """Finding 1: nightly.mount must not be barman's home (a recover there would wipe barman)."""
-    cfg = config_variant(lab_config, tmp_path, lambda c: c["nightly"].update(mount=c["barman"]["home"]))
+    cfg = config_variant(lab_config, tmp_path, lambda c: c["nightly"].update(mount=annex_barman(c)["home"]))
     refused(cfg, "nightly.mount", "must not be barman's home")
 
 
@@ -77,7 +77,7 @@ def test_bad_timestamp_file(lab_config, tmp_path, name):
 
 def test_argv_names_are_plain(lab_config, tmp_path):
     """Finding 1: a name that reaches argv (barman server) cannot be an option."""
-    cfg = config_variant(lab_config, tmp_path, lambda c: c["barman"].update(server="--help"))
+    cfg = config_variant(lab_config, tmp_path, lambda c: annex_barman(c).update(server="--help"))
     refused(cfg, "barman.server", "expected a name")
 
 

@@ -18,7 +18,7 @@ import sys
 
 import pytest
 
-from tests.conftest import config_variant, run_check
+from tests.conftest import annex_barman, config_variant, run_check
 
 pytestmark = pytest.mark.lab
 
@@ -33,7 +33,7 @@ def test_barman_printing_200_mb_is_cut_and_memory_stays_bounded(lab_config, tmp_
         "*) head -c 200000000 /dev/zero | tr '\\0' '{';; esac\n"
     )
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    cfg = config_variant(lab_config, tmp_path, lambda c: c["barman"].update(command=[str(script)], container=None))
+    cfg = config_variant(lab_config, tmp_path, lambda c: annex_barman(c).update(command=[str(script)], container=None))
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     rc, doc, err = run_check(cfg, "--json", timeout=BOUND)
     max_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # Linux: KiB

@@ -22,7 +22,7 @@ import pytest
 
 from montagu_console.actions import locks
 from montagu_console.config import load_config
-from tests.conftest import config_variant, console, wait_for
+from tests.conftest import annex_barman, config_variant, console, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -46,11 +46,11 @@ def backup_variant(lab_config: Path, tmp_path: Path, step_script: str, name: str
 
     def edit(c):
         c["state_dir"] = str(directory / "state")
-        c["barman"]["command"] = [
+        annex_barman(c)["command"] = [
             "sh",
             "-c",
             'case " $* " in *" backup "*) ' + step_script + ';; esac; exec "$0" "$@"',
-            *c["barman"]["command"],
+            *annex_barman(c)["command"],
         ]
         c.update(top)
 

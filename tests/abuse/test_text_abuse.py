@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.abuse.conftest import add_target, chown_tree
-from tests.conftest import all_strings, config_variant, run_check
+from tests.conftest import all_strings, annex_barman, config_variant, run_check
 
 pytestmark = pytest.mark.lab
 
@@ -116,8 +116,10 @@ def test_hostile_barman_output_and_escaped_json(lab_config, tmp_path):
     """Findings 6 and 12: barman's stderr carries payloads; its JSON carries escaped controls."""
     import yaml
 
-    real = yaml.safe_load(lab_config.read_text())["barman"]["command"]
-    cfg = config_variant(lab_config, tmp_path, lambda c: c["barman"].update(command=[_barman_wrapper(tmp_path, real)]))
+    real = annex_barman(yaml.safe_load(lab_config.read_text()))["command"]
+    cfg = config_variant(
+        lab_config, tmp_path, lambda c: annex_barman(c).update(command=[_barman_wrapper(tmp_path, real)])
+    )
     rc, doc, lines, _ = check_all_outputs(cfg)
     barman, wal = doc["panels"]["barman"], doc["panels"]["wal"]
     assert rc == 2 and barman["status"] == "CRITICAL", barman

@@ -43,7 +43,7 @@ import tui_fakes  # noqa: E402
 import tui_runs  # noqa: E402
 from tui_helpers import wait_for  # noqa: E402
 
-from tests.conftest import config_variant  # noqa: E402
+from tests.conftest import annex_barman, config_variant  # noqa: E402
 
 LINK = "[link=https://evil.example/]y[/link]"
 CLICK = "[@click=app.quit]z[/]"
@@ -117,7 +117,7 @@ def hostile_config(lab, lab_config, tmp_path) -> Iterator[Config]:
 
         import yaml
 
-        real_command = yaml.safe_load(lab_config.read_text())["barman"]["command"]
+        real_command = annex_barman(yaml.safe_load(lab_config.read_text()))["command"]
         wrapper = tmp_path / "barman_wrapper.py"
         wrapper.write_text(f"HINT = {CHECK_HINT!r}\nBACKUP_ID = {BACKUP_ID!r}\n" + BARMAN_WRAPPER)
         targets = ["barman_to_starport", *METADATA, "t-markup", "barman_to_starport"]  # two listed twice
@@ -125,7 +125,7 @@ def hostile_config(lab, lab_config, tmp_path) -> Iterator[Config]:
         def edit(data: dict) -> None:
             data["starport"]["path"] = str(copy)
             data["starport"]["targets"] = targets
-            data["barman"]["command"] = [sys.executable, str(wrapper), json.dumps(real_command)]
+            annex_barman(data)["command"] = [sys.executable, str(wrapper), json.dumps(real_command)]
             data["refresh_seconds"] = 5
 
         path = config_variant(lab_config, tmp_path, edit)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import CONSOLE, config_variant, console, run_check, wait_for
+from tests.conftest import CONSOLE, annex_barman, config_variant, console, run_check, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -67,7 +67,7 @@ def test_recover_into_a_directory_the_volume_is_not_mounted_at_is_refused(lab_co
 
 def test_a_failing_barman_recover_keeps_the_previous_nightly_copy(lab_config, tmp_path):
     before = starport_facts(lab_config)["facts"]["nightly_restored_at"]
-    cfg = config_variant(lab_config, tmp_path, lambda c: c["barman"].update(server="nosuchserver"))
+    cfg = config_variant(lab_config, tmp_path, lambda c: annex_barman(c).update(server="nosuchserver"))
     r = console(cfg, "run", "nightly-recover", "--yes")
     assert r.returncode == 1, r.stdout + r.stderr
     assert "barman recover latest into the dump directory: FAILED" in r.stdout

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import annex_barman, run_check
 from tests.conftest import config_variant as variant
-from tests.conftest import run_check
 
 pytestmark = pytest.mark.lab
 
@@ -30,7 +30,7 @@ def assert_only(doc, panels, status, needle):
 
 
 def test_barman_missing(lab_config, tmp_path):
-    cfg = variant(lab_config, tmp_path, lambda c: c["barman"].update(command=["no-such-barman"], container=None))
+    cfg = variant(lab_config, tmp_path, lambda c: annex_barman(c).update(command=["no-such-barman"], container=None))
     rc, doc, err = run_check(cfg, "--json")
     assert rc == 3 and err == ""
     assert_only(doc, {"barman", "wal"}, "UNKNOWN", "no-such-barman")
@@ -38,7 +38,7 @@ def test_barman_missing(lab_config, tmp_path):
 
 def test_barman_timing_out(lab_config, tmp_path):
     def edit(c):
-        c["barman"].update(command=["sh", "-c", "sleep 30", "barman"], container=None)
+        annex_barman(c).update(command=["sh", "-c", "sleep 30", "barman"], container=None)
         c["timeouts"] = {"command_seconds": 2}
 
     rc, doc, _ = run_check(variant(lab_config, tmp_path, edit), "--json", timeout=60)
@@ -49,7 +49,7 @@ def test_barman_timing_out(lab_config, tmp_path):
 def test_barman_printing_non_json(lab_config, tmp_path):
     body = 'case "$1" in --version) echo "3.19.1 Barman by EnterpriseDB";; *) echo "ERROR: not json at all";; esac'
     cfg = variant(
-        lab_config, tmp_path, lambda c: c["barman"].update(command=[fake_barman(tmp_path, body)], container=None)
+        lab_config, tmp_path, lambda c: annex_barman(c).update(command=[fake_barman(tmp_path, body)], container=None)
     )
     rc, doc, _ = run_check(cfg, "--json")
     assert rc == 3
@@ -60,7 +60,7 @@ def test_unknown_barman_version(lab_config, tmp_path):
     cfg = variant(
         lab_config,
         tmp_path,
-        lambda c: c["barman"].update(
+        lambda c: annex_barman(c).update(
             command=[fake_barman(tmp_path, 'echo "2.19 Barman by 2ndQuadrant"')], container=None
         ),
     )
