@@ -24,7 +24,11 @@ DB_SUPERUSER = "vimc"
 DB_NAME = "montagu"
 BARMAN_SERVER = "montagu"
 SLOT_NAME = "barman"
+AWS_SLOT_NAME = "barman_aws"
 BARMAN_CONTAINER = "barman-montagu"
+AWS_BARMAN_CONTAINER = "barman-aws"
+TUNNEL_USER = "labtunnel"  # the off-site barman's tunnel logs in as this user (forwarding only)
+RETENTION_POLICY = "RECOVERY WINDOW OF 3 MONTHS"
 SCIENCE_CONTAINER = "montagu-db"
 REPLAY_CONTAINER = "barman-replay-wal"
 BARMAN_IMAGE = "montagu-lab/barman:host"
@@ -38,7 +42,7 @@ TIMESTAMP_FILE = ".barman-last-restore"
 BARMAN_CRON_INTERVAL = 10
 MARKER = ".montagu-lab"  # a directory holding this file may be wiped by lab_up
 # lab.json's "version": lab_up rebuilds (rather than reuses) a running lab of another version
-LAB_VERSION = 1
+LAB_VERSION = 2  # 2: the off-site barman, its tunnel and host, both slots
 
 # unix socket paths must fit in sockaddr_un.sun_path (108 bytes including the NUL)
 MAX_SOCKET_PATH = 107
@@ -54,6 +58,78 @@ class LabPorts:
     science: int = 55433
     replay: int = 55434
     ssh: int = 2222
+    tunnel: int = 55435  # the off-site barman's end of its SSH tunnel to the primary
+    aws_ssh: int = 2223  # the off-site barman's host
+
+
+@dataclass(frozen=True)
+class BarmanSite:
+    """One barman of the lab: its container, its replication slot, and its files, all under
+    ``dir`` (mounted into the container at the same path; barman.conf also at /etc/barman.conf)."""
+
+    name: str  # "annex" or "aws", as in the console's config
+    container: str
+    dir: Path
+    slot: str
+    pg_port: int  # where this barman reaches the primary (the tunnel's port for aws)
+
+    @property
+    def conf(self) -> Path:
+        return self.dir / "barman.conf"
+
+    @property
+    def home(self) -> Path:
+        return self.dir / "home"
+
+    @property
+    def log(self) -> Path:
+        return self.dir / "log" / "barman.log"
+
+    @property
+    def pgpass(self) -> Path:
+        return self.dir / "pgpass"
+
+    @property
+    def cron_paused(self) -> Path:
+        return self.dir / "cron.paused"
+
+    @property
+    def cron_lock(self) -> Path:
+        return self.dir / "cron.lock"
+
+
+@dataclass(frozen=True)
+class SshdSite:
+    """One sshd of the lab: its port, the users it lets in, and its files under ``dir``."""
+
+    name: str  # its lab_status row
+    dir: Path
+    port: int
+    users: tuple[str, ...]
+
+    @property
+    def config(self) -> Path:
+        return self.dir / "sshd_config"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.dir / "sshd.pid"
+
+    @property
+    def log(self) -> Path:
+        return self.dir / "sshd.log"
+
+    @property
+    def host_key(self) -> Path:
+        return self.dir / "ssh_host_ed25519_key"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.dir / "known_hosts"
+
+    @property
+    def authorized_keys_dir(self) -> Path:
+        return self.dir / "authorized_keys"
 
 
 @dataclass
@@ -72,7 +148,10 @@ class Layout:
     db_name: ClassVar[str] = DB_NAME
     barman_server: ClassVar[str] = BARMAN_SERVER
     slot_name: ClassVar[str] = SLOT_NAME
+    aws_slot_name: ClassVar[str] = AWS_SLOT_NAME
     barman_container: ClassVar[str] = BARMAN_CONTAINER
+    aws_barman_container: ClassVar[str] = AWS_BARMAN_CONTAINER
+    retention_policy: ClassVar[str] = RETENTION_POLICY
     science_container: ClassVar[str] = SCIENCE_CONTAINER
     replay_container: ClassVar[str] = REPLAY_CONTAINER
     barman_image: ClassVar[str] = BARMAN_IMAGE
@@ -98,6 +177,17 @@ class Layout:
         """
         return "labsci" if self.ports.ssh == LabPorts.ssh else f"labsci{self.ports.ssh}"
 
+    @property
+    def aws_user(self) -> str:
+        """The off-site host's SSH login (in the docker group): ``labaws``, or ``labaws<port>``
+        for another aws_ssh port (its home is in the lab dir)."""
+        return "labaws" if self.ports.aws_ssh == LabPorts.aws_ssh else f"labaws{self.ports.aws_ssh}"
+
+    @property
+    def tunnel_user(self) -> str:
+        """The user the tunnel logs in as on the lab sshd: port forwarding only, no shell."""
+        return TUNNEL_USER
+
     # --- ports -------------------------------------------------------------
     @property
     def pg_port(self) -> int:
@@ -114,6 +204,14 @@ class Layout:
     @property
     def ssh_port(self) -> int:
         return self.ports.ssh
+
+    @property
+    def tunnel_port(self) -> int:
+        return self.ports.tunnel
+
+    @property
+    def aws_ssh_port(self) -> int:
+        return self.ports.aws_ssh
 
     # --- docker ------------------------------------------------------------
     @property
@@ -199,26 +297,118 @@ class Layout:
     def barman_exe(self) -> Path:
         return self.python.parent / "barman"
 
+    @property
+    def annex_barman_site(self) -> BarmanSite:
+        """barman-montagu on the annex, streaming straight from the primary with slot barman."""
+        return BarmanSite("annex", BARMAN_CONTAINER, self.barman_dir, SLOT_NAME, self.pg_port)
+
+    @property
+    def aws_barman_site(self) -> BarmanSite:
+        """The off-site barman-aws, streaming through the SSH tunnel with slot barman_aws."""
+        return BarmanSite("aws", AWS_BARMAN_CONTAINER, self.aws_dir, AWS_SLOT_NAME, self.tunnel_port)
+
+    @property
+    def barman_sites(self) -> tuple[BarmanSite, BarmanSite]:
+        return (self.annex_barman_site, self.aws_barman_site)
+
+    # --- the off-site barman ("aws"): its files, its host's sshd, its tunnel ----
+    @property
+    def aws_dir(self) -> Path:
+        return self.lab_dir / "aws"
+
+    @property
+    def aws_barman_conf(self) -> Path:
+        return self.aws_barman_site.conf
+
+    @property
+    def aws_barman_home(self) -> Path:
+        return self.aws_barman_site.home
+
+    @property
+    def aws_barman_log(self) -> Path:
+        return self.aws_barman_site.log
+
+    @property
+    def aws_pgpass(self) -> Path:
+        return self.aws_barman_site.pgpass
+
+    @property
+    def aws_cron_paused(self) -> Path:
+        return self.aws_barman_site.cron_paused
+
+    @property
+    def aws_cron_lock(self) -> Path:
+        return self.aws_barman_site.cron_lock
+
+    @property
+    def aws_home(self) -> Path:
+        """Home of the off-site host's SSH user."""
+        return self.lab_dir / "labaws-home"
+
+    @property
+    def aws_sshd(self) -> SshdSite:
+        """The off-site host's sshd: only the aws user, who runs docker exec barman-aws."""
+        return SshdSite("sshd-aws", self.lab_dir / "aws-ssh", self.aws_ssh_port, (self.aws_user,))
+
+    @property
+    def aws_sshd_config(self) -> Path:
+        return self.aws_sshd.config
+
+    @property
+    def aws_sshd_pidfile(self) -> Path:
+        return self.aws_sshd.pidfile
+
+    @property
+    def aws_sshd_log(self) -> Path:
+        return self.aws_sshd.log
+
+    @property
+    def aws_known_hosts(self) -> Path:
+        """known_hosts holding the off-site sshd's host key ([127.0.0.1]:aws_ssh)."""
+        return self.aws_sshd.known_hosts
+
+    @property
+    def tunnel_dir(self) -> Path:
+        return self.lab_dir / "tunnel"
+
+    @property
+    def tunnel_key(self) -> Path:
+        """The tunnel's own client key (authorized for port forwarding to the primary only)."""
+        return self.tunnel_dir / "tunnel_key"
+
+    @property
+    def tunnel_pidfile(self) -> Path:
+        return self.tunnel_dir / "tunnel.pid"
+
+    @property
+    def tunnel_log(self) -> Path:
+        return self.tunnel_dir / "tunnel.log"
+
     # --- ssh and starport --------------------------------------------------
     @property
     def ssh_dir(self) -> Path:
         return self.lab_dir / "ssh"
 
     @property
+    def starport_sshd(self) -> SshdSite:
+        """The lab's main sshd: the starport (the SSH user) and the tunnel's end (the tunnel user)."""
+        return SshdSite("sshd", self.ssh_dir, self.ssh_port, (self.sci_user, self.tunnel_user))
+
+    @property
     def sshd_config(self) -> Path:
-        return self.ssh_dir / "sshd_config"
+        return self.starport_sshd.config
 
     @property
     def sshd_pidfile(self) -> Path:
-        return self.ssh_dir / "sshd.pid"
+        return self.starport_sshd.pidfile
 
     @property
     def sshd_log(self) -> Path:
-        return self.ssh_dir / "sshd.log"
+        return self.starport_sshd.log
 
     @property
     def host_key(self) -> Path:
-        return self.ssh_dir / "ssh_host_ed25519_key"
+        return self.starport_sshd.host_key
 
     @property
     def client_key(self) -> Path:
@@ -226,7 +416,7 @@ class Layout:
 
     @property
     def known_hosts(self) -> Path:
-        return self.ssh_dir / "known_hosts"
+        return self.starport_sshd.known_hosts
 
     @property
     def known_hosts_wrong(self) -> Path:
@@ -234,7 +424,7 @@ class Layout:
 
     @property
     def authorized_keys_dir(self) -> Path:
-        return self.ssh_dir / "authorized_keys"
+        return self.starport_sshd.authorized_keys_dir
 
     @property
     def sci_home(self) -> Path:
@@ -350,6 +540,20 @@ class Layout:
                 "privateer_science",
                 "privateer_server",
                 "privateer_config_path",
+                "aws_barman_conf",
+                "aws_barman_home",
+                "aws_barman_log",
+                "aws_pgpass",
+                "aws_cron_paused",
+                "aws_cron_lock",
+                "aws_home",
+                "aws_sshd_config",
+                "aws_sshd_pidfile",
+                "aws_sshd_log",
+                "aws_known_hosts",
+                "tunnel_key",
+                "tunnel_pidfile",
+                "tunnel_log",
             )
         }
         return {
@@ -359,10 +563,19 @@ class Layout:
             "venv": str(self.venv),
             "python": str(self.python),
             "docker_host": self.docker_host,
-            "users": {"postgres": self.pg_user, "ssh": self.sci_user, "docker_group": DOCKER_GROUP},
-            "database": {"superuser": DB_SUPERUSER, "name": DB_NAME, "slot": SLOT_NAME},
+            "users": {
+                "postgres": self.pg_user,
+                "ssh": self.sci_user,
+                "aws_ssh": self.aws_user,
+                "tunnel": self.tunnel_user,
+                "docker_group": DOCKER_GROUP,
+            },
+            "database": {"superuser": DB_SUPERUSER, "name": DB_NAME, "slot": SLOT_NAME, "aws_slot": AWS_SLOT_NAME},
+            "retention_policy": RETENTION_POLICY,
+            "tunnel": f"127.0.0.1:{self.tunnel_port} -> 127.0.0.1:{self.pg_port} over ssh 127.0.0.1:{self.ssh_port}",
             "containers": {
                 "barman": BARMAN_CONTAINER,
+                "aws_barman": AWS_BARMAN_CONTAINER,
                 "science": SCIENCE_CONTAINER,
                 "replay": REPLAY_CONTAINER,
             },

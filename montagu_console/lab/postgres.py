@@ -7,7 +7,7 @@ from pathlib import Path
 from secrets import token_urlsafe
 
 from .layout import DB_NAME, DB_SUPERUSER, PG_BIN, SLOT_NAME, Layout
-from .proc import pid_running, read_pid, run, wait_for
+from .proc import LabError, pid_running, read_pid, run, wait_for
 from .users import ids
 
 PRIMARY_CONF = """
@@ -141,16 +141,46 @@ def create_primary(lab: Layout) -> dict[str, str]:
     return passwords
 
 
-def slot_active(lab: Layout) -> bool:
-    """True if the barman replication slot exists and a receiver is streaming from it."""
-    sql = f"select active from pg_replication_slots where slot_name = '{SLOT_NAME}'"
+def _slot_literal(name: str) -> str:
+    """``name`` as a SQL string literal, after checking it is a plain slot name."""
+    if not name or not all(c.isascii() and (c.isalnum() or c == "_") for c in name) or name != name.lower():
+        raise LabError(f"not a replication slot name (lower-case letters, digits, _): {name!r}")
+    return f"'{name}'"
+
+
+def slot_active(lab: Layout, slot: str = SLOT_NAME) -> bool:
+    """True if replication slot ``slot`` exists and a receiver is streaming from it."""
+    sql = f"select active from pg_replication_slots where slot_name = {_slot_literal(slot)}"
     return psql(lab, sql, db="postgres", step="read replication slot", timeout=10) == "t"
 
 
-def wait_slot(lab: Layout, active: bool, timeout: float = 30) -> None:
-    """Wait until the barman slot is (in)active."""
+def wait_slot(lab: Layout, active: bool, timeout: float = 30, slot: str = SLOT_NAME) -> None:
+    """Wait until replication slot ``slot`` is (in)active."""
     state = "active" if active else "inactive"
-    wait_for(f"wait for slot '{SLOT_NAME}' {state}", lambda: slot_active(lab) == active, timeout=timeout, interval=0.1)
+    wait_for(f"wait for slot '{slot}' {state}", lambda: slot_active(lab, slot) == active, timeout=timeout, interval=0.1)
+
+
+def create_slot(lab: Layout, slot: str) -> None:
+    """Create physical replication slot ``slot``, reserving WAL at once (as a standby's would)."""
+    sql = f"select pg_create_physical_replication_slot({_slot_literal(slot)}, immediately_reserve => true)"
+    psql(lab, sql, db="postgres", step=f"create slot {slot}", timeout=30)
+
+
+def drop_slot(lab: Layout, slot: str) -> None:
+    """Drop replication slot ``slot`` if it exists (it must be inactive)."""
+    literal = _slot_literal(slot)
+    sql = f"select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = {literal}"
+    psql(lab, sql, db="postgres", step=f"drop slot {slot}", timeout=30)
+
+
+def slot_retained_bytes(lab: Layout, slot: str) -> int | None:
+    """WAL bytes the primary keeps for ``slot`` (from its restart_lsn); None if there is no such slot."""
+    sql = (
+        "select coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::bigint "
+        f"from pg_replication_slots where slot_name = {_slot_literal(slot)}"
+    )
+    out = psql(lab, sql, db="postgres", step=f"read slot {slot}", timeout=10)
+    return int(out) if out else None
 
 
 def emit_wal(lab: Layout) -> None:
