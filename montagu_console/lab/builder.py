@@ -22,6 +22,7 @@ from . import (
     sshd,
     standin_setup,
     starport,
+    tunnel,
     users,
     writer,
 )
@@ -107,6 +108,20 @@ def lab_up(lab_dir: Path = DEFAULT_LAB_DIR, *, log: Log = print_to_stderr, ports
         barman_setup.wait_check_ok(lab)
     with phase("barman backup"):
         barman_setup.first_backup(lab)
+    with phase("tunnel up, sshd-aws started"):
+        tunnel.start(lab)
+        sshd.setup_aws(lab)
+        sshd.start(lab, lab.aws_sshd)
+        sshd.trust_and_test_aws(lab)
+    with phase("barman-aws streaming through the tunnel, check OK"):
+        aws = lab.aws_barman_site
+        barman_setup.write_config(lab, passwords, aws)
+        barman_setup.start_container(lab, aws)
+        barman_setup.start_streaming(lab, aws)
+        barman_setup.archive_first_wal(lab, aws)
+        barman_setup.wait_check_ok(lab, site=aws)
+    with phase("barman-aws backup"):
+        barman_setup.first_backup(lab, aws)
     with phase("nightly recover"):
         nightly.recover(lab)
     with phase("nightly WAL replay"):
@@ -129,6 +144,8 @@ def lab_up(lab_dir: Path = DEFAULT_LAB_DIR, *, log: Log = print_to_stderr, ports
         "dockerd": docker_daemon.daemon_pid(lab) or 0,
         "postgres_primary": postgres.primary_pid(lab) or 0,
         "sshd": sshd.sshd_pid(lab) or 0,
+        "sshd_aws": sshd.sshd_pid(lab, lab.aws_sshd) or 0,
+        "tunnel": tunnel.tunnel_pid(lab) or 0,
     }
     total = time.monotonic() - started
     lab.timings = phase.timings | {"total": round(total, 2)}
@@ -138,7 +155,8 @@ def lab_up(lab_dir: Path = DEFAULT_LAB_DIR, *, log: Log = print_to_stderr, ports
 
 
 def lab_down(lab_dir: Path = DEFAULT_LAB_DIR) -> None:
-    """Stop what the lab in ``lab_dir`` started: writer, containers, dockerd, primary, sshd.
+    """Stop what the lab in ``lab_dir`` started: writer, containers, dockerd, the tunnel, primary,
+    both sshds.
 
     Idempotent; files stay in place. Every step is tried; the first failure is raised at the end.
     """
@@ -156,7 +174,9 @@ def lab_down(lab_dir: Path = DEFAULT_LAB_DIR) -> None:
     if docker_daemon.daemon_pid(lab):
         attempt(lambda: docker_daemon.remove_all_containers(lab))
     attempt(lambda: docker_daemon.stop_daemon(lab))
+    attempt(lambda: tunnel.stop(lab))
     attempt(lambda: postgres.stop_primary(lab))
+    attempt(lambda: sshd.stop(lab, lab.aws_sshd))
     attempt(lambda: sshd.stop(lab))
     if errors:
         raise errors[0]
@@ -177,7 +197,7 @@ def _reusable(lab: Lab) -> bool:
         and (recorded["ports"], recorded["venv"]) == (lab.ports, lab.venv)
         and Layout.load_version(lab.lab_dir) == LAB_VERSION
     )
-    if not same or not lab.config_path.exists() or lab.cron_paused.exists():
+    if not same or not lab.config_path.exists() or any(b.cron_paused.exists() for b in lab.barman_sites):
         return False
     if not all(c["running"] for c in lab_status(lab.lab_dir) if c["name"] != "writer"):
         return False

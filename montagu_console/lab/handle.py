@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from . import barman_setup, nightly, pg_container, postgres, sshd, starport, writer
+from . import barman_setup, nightly, pg_container, postgres, sshd, starport, tunnel, writer
 from .docker_daemon import docker, volume_path
 from .layout import BARMAN_SERVER, DB_NAME, SCIENCE_CONTAINER, Layout
 from .proc import LabError, run
@@ -52,6 +52,10 @@ class Lab(Layout):
     def barman(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         """``barman ARGS`` inside barman-montagu (does not raise on a non-zero exit)."""
         return barman_setup.barman(self, *args, timeout=timeout, check=False)
+
+    def aws_barman(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        """``barman ARGS`` inside the off-site barman-aws (does not raise on a non-zero exit)."""
+        return barman_setup.barman(self, *args, timeout=timeout, check=False, site=self.aws_barman_site)
 
     def psql(self, sql: str, port: int | None = None) -> str:
         """Run ``sql`` in database montagu as vimc on the primary (default) or on montagu-db
@@ -128,6 +132,63 @@ class Lab(Layout):
     def start_sshd(self) -> None:
         """Start the lab sshd (same keys and config) and wait until it listens."""
         sshd.start(self)
+
+    # --- the off-site barman, its tunnel and its host -------------------------
+    def kill_tunnel(self) -> None:
+        """Kill the off-site barman's SSH tunnel to the primary (as a reboot of the AWS host
+        would); waits until slot barman_aws is inactive. Nothing restarts it but :meth:`start_tunnel`."""
+        tunnel.stop(self)
+        postgres.wait_slot(self, active=False, timeout=30, slot=self.aws_slot_name)
+
+    def start_tunnel(self) -> None:
+        """Start the tunnel again and wait until the primary answers through it (barman-aws's cron
+        then restarts its receive-wal within BARMAN_CRON_INTERVAL seconds)."""
+        tunnel.start(self)
+
+    def pause_aws_cron(self) -> None:
+        """Stop barman-aws's cron loop from running ``barman cron`` (waits for a run under way)."""
+        barman_setup.pause_cron(self, self.aws_barman_site)
+
+    def resume_aws_cron(self) -> None:
+        """Let barman-aws's cron loop run ``barman cron`` again."""
+        barman_setup.resume_cron(self, self.aws_barman_site)
+
+    def stop_aws_receive_wal(self) -> None:
+        """``barman receive-wal --stop montagu`` in barman-aws; waits until slot barman_aws is
+        inactive. Its cron restarts it within BARMAN_CRON_INTERVAL unless :meth:`pause_aws_cron`."""
+        site = self.aws_barman_site
+        barman_setup.barman(self, "receive-wal", "--stop", BARMAN_SERVER, timeout=60, site=site)
+        postgres.wait_slot(self, active=False, timeout=30, slot=site.slot)
+
+    def start_aws_receive_wal(self) -> None:
+        """Resume barman-aws's cron, run ``barman cron`` and wait until slot barman_aws is active."""
+        self.resume_aws_cron()
+        barman_setup.start_streaming(self, self.aws_barman_site)
+
+    def stop_aws_sshd(self) -> None:
+        """Stop the off-site host's sshd (the starport's sshd and the tunnel are untouched)."""
+        sshd.stop(self, self.aws_sshd)
+
+    def start_aws_sshd(self) -> None:
+        """Start the off-site host's sshd (same keys and config) and wait until it listens."""
+        sshd.start(self, self.aws_sshd)
+
+    def create_slot(self, name: str) -> None:
+        """Create a physical replication slot on the primary that reserves WAL at once (nothing
+        consumes it: a forgotten standby's slot)."""
+        postgres.create_slot(self, name)
+
+    def drop_slot(self, name: str) -> None:
+        """Drop replication slot ``name`` on the primary if it exists."""
+        postgres.drop_slot(self, name)
+
+    def slot_retained_bytes(self, name: str) -> int | None:
+        """WAL bytes the primary keeps for slot ``name`` (None if there is no such slot)."""
+        return postgres.slot_retained_bytes(self, name)
+
+    def slot_active(self, name: str) -> bool:
+        """True if slot ``name`` exists on the primary and a receiver streams from it."""
+        return postgres.slot_active(self, name)
 
     def stop_science(self) -> None:
         """Stop the montagu-db container (postgres fast shutdown)."""

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import docker_daemon, postgres, sshd, writer
+from . import docker_daemon, postgres, sshd, tunnel, writer
 from .handle import Lab
-from .layout import BARMAN_CONTAINER, DEFAULT_LAB_DIR, SCIENCE_CONTAINER
+from .layout import AWS_BARMAN_CONTAINER, BARMAN_CONTAINER, DEFAULT_LAB_DIR, SCIENCE_CONTAINER, SshdSite
 from .proc import LabError
 
 
 def lab_status(lab_dir: Path = DEFAULT_LAB_DIR) -> list[dict]:
     """One ``{"name": ..., "running": bool, "detail": str}`` per component, in this order: dockerd,
-    postgres-primary, receive-wal, barman-montagu, montagu-db, sshd, and writer once started."""
+    postgres-primary, receive-wal, barman-montagu, montagu-db, sshd, then the off-site barman's
+    tunnel, receive-wal-aws, barman-aws and sshd-aws, and writer once started."""
     lab = Lab.at(Path(lab_dir))
     rows: list[dict] = []
 
@@ -26,11 +27,16 @@ def lab_status(lab_dir: Path = DEFAULT_LAB_DIR) -> list[dict]:
 
     docker_up = probe("dockerd", _dockerd)
     primary_up = probe("postgres-primary", _primary)
-    probe("receive-wal", _receive_wal, primary_up)
-    states = docker_daemon.container_state(lab, BARMAN_CONTAINER, SCIENCE_CONTAINER) if docker_up else None
+    probe("receive-wal", _receive_wal, primary_up, lab.slot_name)
+    names = (BARMAN_CONTAINER, SCIENCE_CONTAINER, AWS_BARMAN_CONTAINER)
+    states = docker_daemon.container_state(lab, *names) if docker_up else None
     probe(BARMAN_CONTAINER, _container, BARMAN_CONTAINER, states)
     probe(SCIENCE_CONTAINER, _container, SCIENCE_CONTAINER, states)
-    probe("sshd", _sshd)
+    probe("sshd", _sshd, lab.starport_sshd)
+    probe("tunnel", _tunnel)
+    probe("receive-wal-aws", _receive_wal, primary_up, lab.aws_slot_name)
+    probe(AWS_BARMAN_CONTAINER, _container, AWS_BARMAN_CONTAINER, states)
+    probe("sshd-aws", _sshd, lab.aws_sshd)
     if lab.writer_pidfile.exists():  # the writer is optional: listed once started
         probe("writer", _writer)
     return rows
@@ -53,11 +59,11 @@ def _primary(lab: Lab) -> tuple[bool, str]:
     return True, f"pid {pid}, {where}"
 
 
-def _receive_wal(lab: Lab, primary_up: bool) -> tuple[bool, str]:
+def _receive_wal(lab: Lab, primary_up: bool, slot: str) -> tuple[bool, str]:
     if not primary_up:
         return False, "unknown: the primary is down"
-    active = postgres.slot_active(lab)
-    return active, f"replication slot 'barman' {'active' if active else 'inactive'}"
+    active = postgres.slot_active(lab, slot)
+    return active, f"replication slot '{slot}' {'active' if active else 'inactive'}"
 
 
 def _container(lab: Lab, name: str, states: dict[str, dict] | None) -> tuple[bool, str]:
@@ -69,7 +75,8 @@ def _container(lab: Lab, name: str, states: dict[str, dict] | None) -> tuple[boo
     if not state.get("Running"):
         return False, f"{state.get('Status')} (exit code {state.get('ExitCode')})"
     detail = f"running since {state.get('StartedAt', '')[:19]}"
-    if name == BARMAN_CONTAINER and lab.cron_paused.exists():
+    paused = {BARMAN_CONTAINER: lab.cron_paused, AWS_BARMAN_CONTAINER: lab.aws_cron_paused}.get(name)
+    if paused and paused.exists():
         detail += ", cron paused"
     if name == SCIENCE_CONTAINER:
         ready = postgres.is_ready("127.0.0.1", lab.science_port)
@@ -77,12 +84,21 @@ def _container(lab: Lab, name: str, states: dict[str, dict] | None) -> tuple[boo
     return True, detail
 
 
-def _sshd(lab: Lab) -> tuple[bool, str]:
-    pid = sshd.sshd_pid(lab)
+def _sshd(lab: Lab, site: SshdSite) -> tuple[bool, str]:
+    pid = sshd.sshd_pid(lab, site)
     if not pid:
-        return False, f"not running (127.0.0.1:{lab.ssh_port})"
-    up = sshd.listening(lab.ssh_port)
-    return up, f"pid {pid}, {'listening' if up else 'NOT listening'} on 127.0.0.1:{lab.ssh_port}"
+        return False, f"not running (127.0.0.1:{site.port})"
+    up = sshd.listening(site.port)
+    return up, f"pid {pid}, {'listening' if up else 'NOT listening'} on 127.0.0.1:{site.port}"
+
+
+def _tunnel(lab: Lab) -> tuple[bool, str]:
+    where = f"127.0.0.1:{lab.tunnel_port} -> 127.0.0.1:{lab.pg_port} via ssh {lab.tunnel_user}@127.0.0.1:{lab.ssh_port}"
+    pid = tunnel.tunnel_pid(lab)
+    if not pid:
+        return False, f"not running ({where})"
+    up = sshd.listening(lab.tunnel_port)
+    return up, f"pid {pid}, {where}{'' if up else ', NOT listening'}"
 
 
 def _writer(lab: Lab) -> tuple[bool, str]:

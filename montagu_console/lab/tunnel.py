@@ -1,0 +1,94 @@
+"""The off-site barman's SSH tunnel to the primary, as annex's ``autossh -L 5432:production:5432``.
+
+A background ``ssh -N -L 127.0.0.1:<tunnel>:127.0.0.1:<primary>`` logged in to the lab's main
+sshd as the tunnel user (forwarding to the primary only, see sshd.py). barman-aws reaches the
+primary only through 127.0.0.1:<tunnel>. Like the real one, nothing restarts it when it dies.
+"""
+
+from __future__ import annotations
+
+from .layout import Layout
+from .postgres import is_ready
+from .proc import LabError, pid_running, program, read_pid, spawn, stop_pid, wait_for
+
+# `sh -c` records its pid, then becomes ssh: the pidfile holds ssh's pid
+_PIDFILE_EXEC = 'echo $$ >"$1"; shift; exec "$@"'
+
+
+def argv(lab: Layout) -> list[str]:
+    """The tunnel's ssh command line (its key path is the marker of its process)."""
+    return [
+        program("ssh"),
+        "-F",
+        "/dev/null",
+        "-N",
+        "-p",
+        str(lab.ssh_port),
+        "-i",
+        str(lab.tunnel_key),
+        "-o",
+        f"UserKnownHostsFile={lab.known_hosts}",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "ConnectTimeout=5",
+        "-o",
+        "ExitOnForwardFailure=yes",
+        "-o",
+        "ServerAliveInterval=5",
+        "-o",
+        "ServerAliveCountMax=3",
+        "-L",
+        f"127.0.0.1:{lab.tunnel_port}:127.0.0.1:{lab.pg_port}",
+        f"{lab.tunnel_user}@127.0.0.1",
+    ]
+
+
+def tunnel_pid(lab: Layout) -> int | None:
+    """The tunnel's ssh pid if it is running."""
+    pid = read_pid(lab.tunnel_pidfile)
+    return pid if pid_running(pid, str(lab.tunnel_key)) else None
+
+
+def forwarding(lab: Layout) -> bool:
+    """True if the primary answers through the tunnel's port."""
+    return is_ready("127.0.0.1", lab.tunnel_port)
+
+
+def _log_tail(lab: Layout) -> str:
+    try:
+        lines = [line.strip() for line in lab.tunnel_log.read_text(errors="replace").splitlines() if line.strip()]
+    except FileNotFoundError:
+        return "no log"
+    return " | ".join(lines[-2:]) or "no output"
+
+
+def start(lab: Layout, timeout: float = 20) -> None:
+    """Start the tunnel unless it runs; wait until the primary answers through it."""
+    if not tunnel_pid(lab):
+        lab.tunnel_pidfile.unlink(missing_ok=True)
+        command = ["/bin/sh", "-c", _PIDFILE_EXEC, "sh", str(lab.tunnel_pidfile), *argv(lab)]
+        spawn("start the tunnel", command, lab.tunnel_log)
+
+    def gone() -> str | None:
+        if lab.tunnel_pidfile.exists() and not tunnel_pid(lab):
+            return f"ssh exited ({lab.tunnel_log} ends: {_log_tail(lab)})"
+        return None
+
+    try:
+        wait_for("wait for the tunnel", lambda: tunnel_pid(lab) and forwarding(lab), timeout=timeout, gone=gone)
+    except LabError as exc:
+        raise LabError(f"{exc} (127.0.0.1:{lab.tunnel_port} -> 127.0.0.1:{lab.pg_port})") from None
+
+
+def stop(lab: Layout) -> None:
+    """Stop the tunnel if it runs (its forwarded connections end with it)."""
+    pid = tunnel_pid(lab)
+    if pid:
+        stop_pid("stop the tunnel", pid, str(lab.tunnel_key), timeout=10)
