@@ -11,6 +11,8 @@ from pathlib import Path
 from . import pg_container
 from .images import host_mounts
 from .layout import (
+    AWS_BARMAN_CONTAINER,
+    AWS_SLOT_NAME,
     BARMAN_CONTAINER,
     BARMAN_SERVER,
     DB_NAME,
@@ -20,6 +22,7 @@ from .layout import (
     RECOVER_VOLUME,
     SCIENCE_CONTAINER,
     SCIENCE_VOLUME,
+    SLOT_NAME,
     STARPORT_TARGET,
     TIMESTAMP_FILE,
     Layout,
@@ -52,12 +55,34 @@ hosts:
     user: {sci_user}
     key_file: {client_key}
     known_hosts: {known_hosts}
-barman:
+  # the off-site barman's host: its own sshd; {aws_user} runs docker exec {aws_container} there
+  aws:
+    transport: ssh
+    host: 127.0.0.1
+    port: {aws_ssh_port}
+    user: {aws_user}
+    key_file: {client_key}
+    known_hosts: {aws_known_hosts}
+# psql on the primary through barman-montagu, which holds the passfile
+primary:
   host: annex
-  server: {server}
-  command: [docker, -H, {docker_host}, exec, {barman_container}, barman]
-  container: {barman_container}
-  home: {barman_home}               # inside barman-montagu (mounted at the same path)
+  command: {primary_command}
+barman:
+  - name: annex
+    host: annex
+    server: {server}
+    command: [docker, -H, {docker_host}, exec, {barman_container}, barman]
+    container: {barman_container}
+    home: {barman_home}               # inside barman-montagu (mounted at the same path)
+    slot: {slot}
+  # streams through an SSH tunnel (127.0.0.1:{tunnel_port} -> the primary); its Docker is not
+  # visible from here, so no container
+  - name: aws
+    host: aws
+    server: {server}
+    command: [docker, -H, {docker_host}, exec, {aws_container}, barman]
+    home: {aws_barman_home}
+    slot: {aws_slot}
 nightly:
   host: annex
   volume: {nightly_volume}
@@ -100,6 +125,26 @@ def _yaml(value) -> str:
     return json.dumps(value)
 
 
+def primary_command(lab: Layout) -> list[str]:
+    """psql connected to the primary, run in barman-montagu (its PGPASSFILE has the barman role)."""
+    return [
+        "docker",
+        "-H",
+        lab.docker_host,
+        "exec",
+        BARMAN_CONTAINER,
+        "psql",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(lab.pg_port),
+        "-U",
+        "barman",
+        "-d",
+        DB_NAME,
+    ]
+
+
 def render(lab: Layout, profile: str = "bb8") -> str:
     """The config text for ``profile`` (``bb8`` or ``privateer``)."""
     port = lab.replay_port
@@ -126,6 +171,15 @@ def render(lab: Layout, profile: str = "bb8") -> str:
         sci_user=lab.sci_user,
         client_key=lab.client_key,
         known_hosts=lab.known_hosts,
+        aws_ssh_port=lab.aws_ssh_port,
+        aws_user=lab.aws_user,
+        aws_known_hosts=lab.aws_known_hosts,
+        aws_container=AWS_BARMAN_CONTAINER,
+        aws_barman_home=lab.aws_barman_home,
+        aws_slot=AWS_SLOT_NAME,
+        slot=SLOT_NAME,
+        tunnel_port=lab.tunnel_port,
+        primary_command=_yaml(primary_command(lab)),
         server=BARMAN_SERVER,
         barman_container=BARMAN_CONTAINER,
         barman_home=lab.barman_home,
