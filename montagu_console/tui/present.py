@@ -16,11 +16,20 @@ from typing import Any
 from .. import humanfmt
 from ..clock import parse_iso_or_none
 from ..config import Config
-from ..snapshot import BarmanFacts, PanelResult, RestoreFacts, StarportFacts, Status, WalFacts
+from ..snapshot import BarmanFacts, InstanceResult, PanelResult, RestoreFacts, StarportFacts, Status, WalFacts
 
 STALE = "STALE"
 STALE_PERIODS = 3  # data older than this many refresh periods is STALE
 TREND_DAYS = 30  # the backup-age trend covers this many days
+
+
+@dataclass(frozen=True)
+class InstanceRow:
+    """One barman instance's row in the barman or WAL panel: its name, status word and what matters."""
+
+    name: str
+    word: str  # the instance's own status: OK, WARNING, CRITICAL or UNKNOWN
+    text: str  # OK: last backup / lag; otherwise its own summary (the reason)
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,7 @@ class PanelView:
     trend: tuple[float, ...] | None = None
     trend_label: str = ""
     trend_top: float = 1.0  # the value drawn as a full block (the WARNING threshold)
+    rows: tuple[InstanceRow, ...] = ()  # one per barman instance when there are several (barman, WAL)
 
 
 @dataclass(frozen=True)
@@ -47,21 +57,26 @@ class TrendData:
     top: float
 
 
+def barman_hosts(config: Config) -> str:
+    """The hosts of every barman instance: "annex", or "annex, aws"."""
+    return ", ".join(dict.fromkeys(b.host for b in config.barmans))
+
+
 def panel_titles(config: Config) -> dict[str, str]:
-    """Panel titles naming the host each panel is about."""
+    """Panel titles naming the host (or hosts) each panel is about."""
     return {
-        "barman": f"barman · {config.barman.host}",
-        "wal": f"WAL backlog · {config.barman.host}",
+        "barman": f"barman · {barman_hosts(config)}",
+        "wal": f"WAL backlog · {barman_hosts(config)}",
         "starport": f"starport · {config.starport.host}",
         "restore": f"science restore · {config.science.host}",
     }
 
 
 def panel_hosts(config: Config) -> dict[str, str]:
-    """The host each panel's probes talk to."""
+    """The host (or hosts) each panel's probes talk to."""
     return {
-        "barman": config.barman.host,
-        "wal": config.barman.host,
+        "barman": barman_hosts(config),
+        "wal": barman_hosts(config),
         "starport": config.starport.host,
         "restore": config.science.host,
     }
@@ -131,6 +146,70 @@ def yes_no(value: bool | None, yes: str, no: str) -> str:
     return "unknown" if value is None else (yes if value else no)
 
 
+def fmt_eta(seconds: float | None) -> str:
+    """An ETA, coarse like every age: "ETA 2 h", "ETA 15 min", "ETA under 10 s"; "" when unknown."""
+    if seconds is None:
+        return ""
+    return "ETA under 10 s" if seconds < 10 else f"ETA {fmt_age(seconds, short=True)}"
+
+
+def progress_lines(progress: dict[str, Any]) -> list[str]:
+    """A base backup under way, most important first: "backup 42% ███░░░ ETA 2 h" and
+    "  1.2 GiB of 2.9 GiB" (of "about" the last backup's size when measured on its directory)."""
+    percent = progress.get("percent")
+    head = f"backup {percent:.0f}% {bar(percent, 6)}" if percent is not None else "backup running"
+    eta = fmt_eta(progress.get("eta_seconds"))
+    if eta:
+        head += f" {eta}"
+    done, total = progress.get("bytes_done"), progress.get("bytes_total")
+    about = "" if progress.get("source") == "primary" else "about "
+    amount = f"{humanfmt.size(done)} of {about}{humanfmt.size(total)}" if total else f"{humanfmt.size(done)} so far"
+    return [head, f"  {amount}"]
+
+
+def progress_line(progress: dict[str, Any]) -> str:
+    """:func:`progress_lines` in one line, for wide places."""
+    head, amount = progress_lines(progress)
+    return f"{head} · {amount.strip()}"
+
+
+def progress_source(progress: dict[str, Any], *, short: bool = False) -> str:
+    """Where a backup's progress figures come from, in words."""
+    if progress.get("source") == "primary":
+        return "from the primary" if short else "from pg_stat_progress_basebackup on the primary"
+    return "from its directory" if short else "from the growing backup directory, against the last backup's size"
+
+
+def _instance_title(instance: InstanceResult) -> str:
+    """ "annex", or "aws on montagu-aws" when the host has another name."""
+    return instance.name if instance.name == instance.host else f"{instance.name} on {instance.host}"
+
+
+def slot_lines(slots: list[dict[str, Any]] | None) -> list[str]:
+    """The primary's replication slots in a panel: each inactive one named (a word, not a colour),
+    then the active ones; nothing when ``primary`` is not configured (``slots`` is None)."""
+    if slots is None:
+        return []
+    if not slots:
+        return ["no replication slots on the primary"]
+    lines = [f"INACTIVE slot {s.get('name')}: {_held(s)}" for s in slots if not s.get("active")]
+    active = [str(s.get("name")) for s in slots if s.get("active")]
+    if active:
+        lines.append(f"slot{'s' if len(active) > 1 else ''} active: {', '.join(active)}")
+    return lines
+
+
+def _held(slot: dict[str, Any]) -> str:
+    held = slot.get("retained_bytes")
+    return "no WAL" if not held else humanfmt.size(held)
+
+
+def slot_rows(slots: list[dict[str, Any]] | None) -> list[tuple[str, str, str]]:
+    """(name, "active" | "INACTIVE", WAL retained) of every slot on the primary, inactive first."""
+    ordered = sorted(slots or [], key=lambda s: bool(s.get("active")))
+    return [(str(s.get("name")), "active" if s.get("active") else "INACTIVE", _held(s)) for s in ordered]
+
+
 # -- panel views -----------------------------------------------------------------------------
 
 
@@ -166,18 +245,30 @@ def panel_view(
         )
     else:
         word, effective, summary = result.status.value, result.status, result.summary
-    shown = facts_source(result, last_good)
+    rows: tuple[InstanceRow, ...] = ()
     lines: tuple[str, ...] = ()
     more: tuple[str, ...] = ()
-    if shown is not None and shown.facts:
-        lines = tuple(_LINES[name](shown.facts, now))
-        if shown is not result:
-            lines = (f"last known, from {fmt_time(shown.taken_at)}:",) + lines
-    if shown is not None and shown.detail is not None:
-        more = tuple(_MORE[name](shown.detail, now))
+    if len(result.instances) > 1:
+        # each instance carries its own status and facts: a dead one is its own UNKNOWN row, the
+        # others show what they see now (no fallback to an older result)
+        rows = tuple(instance_row(name, i, now) for i in result.instances)
+        lines = tuple(_ESTATE_LINES[name](result, now))
+        more = tuple(_ESTATE_MORE[name](result, now))
+    else:
+        shown = facts_source(result, last_good)
+        if shown is not None and shown.facts:
+            lines = tuple(_LINES[name](shown.facts, now))
+            if shown is not result:
+                lines = (f"last known, from {fmt_time(shown.taken_at)}:",) + lines
+        if shown is not None and shown.detail is not None:
+            more = tuple(_MORE[name](shown.detail, now))
+            if name == "wal" and shown.facts.get("slots") is not None:
+                more += ("", "slots on the primary:", *_slot_table(shown.facts["slots"]))
     if trend is None or not trend.values:
-        return PanelView(word, effective, age + polling, summary, lines, more)
-    return PanelView(word, effective, age + polling, summary, lines, more, trend.values, trend.label, trend.top)
+        return PanelView(word, effective, age + polling, summary, lines, more, rows=rows)
+    return PanelView(
+        word, effective, age + polling, summary, lines, more, trend.values, trend.label, trend.top, rows=rows
+    )
 
 
 def facts_source(result: PanelResult | None, last_good: PanelResult | None) -> PanelResult | None:
@@ -190,19 +281,24 @@ def overall(views: dict[str, PanelView]) -> Status:
     return Status.worst(v.effective for v in views.values())
 
 
+def _last_backup_age(f: dict[str, Any], now: datetime) -> float | None:
+    age = since(f.get("last_backup_end"), now)
+    return f.get("last_backup_age_seconds") if age is None else age
+
+
 def _barman_lines(f: dict[str, Any], now: datetime) -> list[str]:
-    if f.get("last_backup_id"):
-        age = since(f.get("last_backup_end"), now)
-        last = f"last backup {fmt_ago(f.get('last_backup_age_seconds') if age is None else age)}"
-    else:
-        last = "no backups available"
+    last = f"last backup {fmt_ago(_last_backup_age(f, now))}" if f.get("last_backup_id") else "no backups available"
     n = f.get("backups_available", 0)
     count = f"{n} backup{'' if n == 1 else 's'} · data {humanfmt.size(f.get('data_size_bytes'))}"
-    if f.get("backup_running"):
+    progress = f.get("backup_progress")
+    if f.get("backup_running") and not progress:
         count += " · backup RUNNING"
     failed = f.get("failed_checks") or []
     checks = f"FAILED checks: {', '.join(failed)}" if failed else "barman check: all OK"
-    return [last, count, checks]
+    lines = [last, *progress_lines(progress), count, checks] if progress else [last, count, checks]
+    if f.get("retention_policy"):
+        lines.append(f"retains {f['retention_policy']}")
+    return lines
 
 
 def _wal_lines(f: dict[str, Any], now: datetime) -> list[str]:
@@ -213,7 +309,91 @@ def _wal_lines(f: dict[str, Any], now: datetime) -> list[str]:
         if f.get("last_archived_wal")
         else "no WAL archived yet"
     )
-    return [f"receive-wal {receive} · slot {slot}", f"lag {humanfmt.size(f.get('lag_bytes'))}", archived]
+    lines = [f"receive-wal {receive} · slot {slot}", f"lag {humanfmt.size(f.get('lag_bytes'))}", archived]
+    return lines + slot_lines(f.get("slots"))
+
+
+# -- several barman instances ------------------------------------------------------------------
+
+
+def instance_row(panel: str, instance: InstanceResult, now: datetime) -> InstanceRow:
+    """An instance's row: an OK one says its last backup (barman) or its lag (WAL), any other its
+    own summary, which names what is wrong (for a probe that failed: why)."""
+    r = instance.result
+    if r.status is not Status.OK or not r.facts:
+        return InstanceRow(instance.name, r.status.value, r.summary)
+    f = r.facts
+    if panel == "barman":
+        n = f.get("backups_available", 0)
+        text = f"last {fmt_ago(_last_backup_age(f, now))} · {n} backup{'' if n == 1 else 's'}"
+        if f.get("backup_progress") or f.get("backup_running"):
+            text += " · backup RUNNING"
+    else:
+        archived = f.get("last_archived_age_seconds")
+        text = f"lag {humanfmt.size(f.get('lag_bytes'))} · WAL {fmt_age(archived, short=True)}" + (
+            "" if fmt_age(archived) in ("just now", "unknown") else " ago"
+        )
+    return InstanceRow(instance.name, r.status.value, text)
+
+
+def _estate_barman_lines(result: PanelResult, now: datetime) -> list[str]:
+    """Below the rows: each running backup's progress, then the retention policy (once when every
+    instance has the same)."""
+    lines: list[str] = []
+    for i in result.instances:
+        if i.result.facts.get("backup_progress"):
+            head, amount = progress_lines(i.result.facts["backup_progress"])
+            lines += [f"{i.name}: {head}", amount]
+    policies = {i.name: i.result.facts.get("retention_policy") for i in result.instances}
+    known = {n: p for n, p in policies.items() if p}
+    if known and len(set(policies.values())) == 1:
+        lines.append(f"retains {next(iter(known.values()))}")
+    else:
+        lines += [f"{n} retains {p}" for n, p in known.items()]
+    return lines
+
+
+def _estate_wal_lines(result: PanelResult, now: datetime) -> list[str]:
+    return slot_lines(result.facts.get("slots"))
+
+
+def _estate_barman_more(result: PanelResult, now: datetime) -> list[str]:
+    lines: list[str] = []
+    per_instance = max(1, MORE_BACKUPS // len(result.instances))
+    for i in result.instances:
+        d = i.result.detail
+        lines.append("")
+        if not isinstance(d, BarmanFacts):
+            lines.append(f"{_instance_title(i)}: {i.result.summary}")
+            continue
+        lines.append(f"{_instance_title(i)} · {_barman_versions(d)}")
+        if d.backup_progress is not None:
+            lines.append(f"  {_progress_more(d)}")
+        lines += _backup_lines(d, per_instance)
+    return lines[1:]
+
+
+def _estate_wal_more(result: PanelResult, now: datetime) -> list[str]:
+    lines: list[str] = []
+    for i in result.instances:
+        d = i.result.detail
+        lines.append("")
+        if not isinstance(d, WalFacts):
+            lines.append(f"{_instance_title(i)}: {i.result.summary}")
+            continue
+        lines.append(f"{_instance_title(i)} · slot {d.slot_name} · streaming state {d.streaming_state or 'unknown'}")
+        lines.append(f"  last WAL {d.last_archived_wal or '—'} at {fmt_time(d.last_archived_at)}")
+        lines.append(f"  primary at {d.server_lsn or '?'} · barman flushed to {d.flush_lsn or '?'}")
+    slots = result.facts.get("slots")
+    if slots is not None:
+        lines += ["", "slots on the primary:", *_slot_table(slots)]
+    return lines[1:]
+
+
+def _slot_table(slots: list[dict[str, Any]]) -> list[str]:
+    rows = slot_rows(slots)
+    width = max((len(name) for name, _, _ in rows), default=0)
+    return [f"  {name:<{width}}  {state:<8}  {held:>9}" for name, state, held in rows] or ["  none"]
 
 
 def _starport_lines(f: dict[str, Any], now: datetime) -> list[str]:
@@ -268,20 +448,37 @@ MORE_BACKUPS = 5  # backups listed in the barman panel on tall terminals
 MORE_LOG_LINES = 4  # postgres log lines in the restore panel on tall terminals
 
 
-def _barman_more(d: BarmanFacts, now: datetime) -> list[str]:
+def _barman_versions(d: BarmanFacts) -> str:
     container = (
         "" if d.container_running is None else f" · container {'running' if d.container_running else 'NOT RUNNING'}"
     )
-    lines = [
+    return (
         f"PostgreSQL {d.pg_version or '?'} {'reachable' if d.pg_reachable else 'UNREACHABLE'} · "
-        f"barman {d.barman_version}{container}",
-        "",
-        "recent backups:",
-    ]
-    for b in d.backups[:MORE_BACKUPS]:
+        f"barman {d.barman_version}{container}"
+    )
+
+
+def _progress_more(d: BarmanFacts) -> str:
+    p = d.backup_progress
+    assert p is not None
+    fact = p.as_fact()
+    return f"{progress_line(fact)} ({p.backup_id or 'id not known yet'}, {progress_source(fact, short=True)})"
+
+
+def _backup_lines(d: BarmanFacts, count: int) -> list[str]:
+    lines = []
+    for b in d.backups[:count]:
         ended = fmt_time(b.end_time, date=True) if b.end_time else "—"
-        lines.append(f"  {b.backup_id}  {ended:<16}  {humanfmt.size(b.size_bytes):>9}  {b.status}")
+        kept = f" {b.retention_status}" if b.retention_status else ""
+        lines.append(f"  {b.backup_id}  {ended:<16}  {humanfmt.size(b.size_bytes):>9}  {b.status}{kept}")
     return lines
+
+
+def _barman_more(d: BarmanFacts, now: datetime) -> list[str]:
+    lines = [_barman_versions(d)]
+    if d.backup_progress is not None:
+        lines.append(_progress_more(d))
+    return [*lines, "", "recent backups:", *_backup_lines(d, MORE_BACKUPS)]
 
 
 def _wal_more(d: WalFacts, now: datetime) -> list[str]:
@@ -317,6 +514,14 @@ _MORE: dict[str, Callable[[Any, datetime], list[str]]] = {
     "wal": _wal_more,
     "starport": _starport_more,
     "restore": _restore_more,
+}
+_ESTATE_LINES: dict[str, Callable[[PanelResult, datetime], list[str]]] = {
+    "barman": _estate_barman_lines,
+    "wal": _estate_wal_lines,
+}
+_ESTATE_MORE: dict[str, Callable[[PanelResult, datetime], list[str]]] = {
+    "barman": _estate_barman_more,
+    "wal": _estate_wal_more,
 }
 
 

@@ -1,8 +1,11 @@
 """Deterministic panel results and a fake collector for the TUI tests and ``bench/tui_fake_demo.py``.
 
 Two data sets at a frozen moment (``NOW``): ``healthy()`` and ``troubled()`` (WAL CRITICAL with
-receive-wal not running, starport WARNING, science restore in redo at 42 %, a FAILED backup).
-Every result is built from typed facts by the real health rules (``health.judge_*``, judged at
+receive-wal not running, starport WARNING, science restore in redo at 42 %, a FAILED backup); and
+the whole estate, two barmans (annex and aws) and the primary's slots, for ``make_estate_config()``:
+``estate()`` (both OK, every slot active, annex taking a base backup at 42 %) and
+``estate_troubled()`` (aws's receive-wal stopped, its slot inactive and retaining WAL, an orphaned
+slot on the primary). Every result is built from typed facts by the real health rules (``health.judge_*``, judged at
 ``TAKEN`` with the test config's thresholds), so no screen or snapshot can show a status, a
 summary or a fact the rules would not give for those facts.
 """
@@ -21,10 +24,14 @@ from montagu_console import health
 from montagu_console.config import Config, parse_config
 from montagu_console.snapshot import (
     BackupInfo,
+    BackupProgress,
     BarmanCheck,
     BarmanFacts,
+    InstanceResult,
     PanelResult,
+    PrimaryFacts,
     RestoreFacts,
+    SlotInfo,
     StarportFacts,
     StarportTarget,
     WalFacts,
@@ -75,6 +82,38 @@ CHECK_NAMES = (
 )
 
 
+ESTATE_YAML = CONFIG_YAML.replace(
+    """barman:
+  host: annex
+  server: montagu
+  command: [docker, exec, barman-montagu, barman]
+""",
+    """  aws: {transport: ssh, host: montagu-barman.example, user: ubuntu}
+barman:
+  - name: annex
+    host: annex
+    server: montagu
+    command: [docker, exec, barman-montagu, barman]
+    slot: barman
+  - name: aws
+    host: aws
+    server: montagu
+    command: [docker, exec, barman-montagu, barman]
+    slot: barman_aws
+primary:
+  host: annex
+  command: [docker, exec, barman-montagu, psql, -h, production.example, -U, barman, -d, postgres]
+""",
+)
+assert ESTATE_YAML != CONFIG_YAML
+
+
+def make_estate_config(**overrides) -> Config:
+    """The test config with two barmans, annex and aws, and ``primary`` set."""
+    overrides.setdefault("state_dir", Path(tempfile.mkdtemp(prefix="montagu-tui-state-")))
+    return with_fields(parse_config(ESTATE_YAML, Path("/etc/montagu-console/config.yml")), **overrides)
+
+
 def make_config(**overrides) -> Config:
     """The test config, validated by the real loader, with fields replaced (``refresh_seconds=2``).
 
@@ -111,13 +150,23 @@ def _config() -> Config:
 _CONFIG: Config | None = None
 
 
-def barman_result(*, failed_checks: tuple[str, ...] = (), failed_backup: bool = False) -> PanelResult:
-    """barman facts, judged by the real rules (a FAILED check is CRITICAL, a FAILED backup a WARNING)."""
+def barman_result(
+    *,
+    failed_checks: tuple[str, ...] = (),
+    failed_backup: bool = False,
+    retention_policy: str | None = None,
+    progress: BackupProgress | None = None,
+) -> PanelResult:
+    """barman facts, judged by the real rules (a FAILED check is CRITICAL, a FAILED backup a WARNING);
+    with a ``retention_policy`` each backup has its retention status, with ``progress`` a backup runs."""
     backups = [
         BackupInfo("20261121T020003", "DONE", _ago(days=3, hours=5), 182_700_000, 16_800_000),
         BackupInfo("20261024T020002", "DONE", _ago(days=31, hours=5), 176_300_000, 412_000_000),
         BackupInfo("20260926T020001", "DONE", _ago(days=59, hours=5), 170_100_000, 398_000_000),
     ]
+    if retention_policy:
+        kept = ("VALID",) * 3  # a recovery window of 3 months keeps all three
+        backups = [replace(b, retention_status=k) for b, k in zip(backups, kept, strict=True)]
     if failed_backup:
         backups.insert(0, BackupInfo("20261123T020004", "FAILED", None, None, None))
     facts = BarmanFacts(
@@ -131,16 +180,20 @@ def barman_result(*, failed_checks: tuple[str, ...] = (), failed_backup: bool = 
             for n in CHECK_NAMES
         ),
         backups=tuple(backups),
-        backup_running=False,
+        backup_running=progress is not None,
         container_running=True,
+        retention_policy=retention_policy,
+        backup_progress=progress,
     )
     return health.judge_barman(facts, _config().barman, TAKEN)
 
 
-def wal_result(*, receiving: bool = True, lag: int = 16_384, taken: datetime = TAKEN) -> PanelResult:
+def wal_result(
+    *, receiving: bool = True, lag: int = 16_384, taken: datetime = TAKEN, slot: str = "barman"
+) -> PanelResult:
     """WAL facts judged by the rules: streaming with a small lag, or receive-wal stopped (CRITICAL)."""
     facts = WalFacts(
-        slot_name="barman",
+        slot_name=slot,
         receive_wal_running=receiving,
         slot_active=receiving,
         lag_bytes=lag,
@@ -222,6 +275,58 @@ def troubled() -> dict[str, PanelResult]:
         "wal": wal_result(receiving=False),
         "starport": starport_result(copy_hours=31),
         "restore": restore_result(phase="redo"),
+    }
+
+
+# -- the whole estate: two barmans and the primary's slots -------------------------------------
+
+POLICY = "RECOVERY WINDOW OF 3 MONTHS"
+PROGRESS = BackupProgress("20261124T020001", 1_288_490_188, 3_006_477_107, 42.9, 7_340, "primary")
+ORPHAN_SLOT = "[bold]old_standby[/]"  # a slot name from the primary: text, never markup
+
+
+def _instances(panel: str, pairs: list[tuple[str, str, PanelResult]]) -> list[InstanceResult]:
+    return [InstanceResult(name, host, replace(r, name=panel)) for name, host, r in pairs]
+
+
+def estate_barman(*, aws_down: bool = False, aws_unreachable: bool = False, progress: bool = True) -> PanelResult:
+    """The barman panel over annex and aws, combined by the rules: annex OK (taking a base backup at
+    42 % when ``progress``); aws OK, or CRITICAL when its receive-wal is stopped (its own ``barman
+    check`` says so), or UNKNOWN when its host does not answer."""
+    annex = barman_result(retention_policy=POLICY, progress=PROGRESS if progress else None)
+    if aws_unreachable:
+        aws = failed_result("barman", host="aws")
+    else:
+        aws = barman_result(retention_policy=POLICY, failed_checks=("receive-wal running",) if aws_down else ())
+    instances = _instances("barman", [("annex", "annex", annex), ("aws", "aws", aws)])
+    return health.combine("barman", instances, TAKEN)
+
+
+def estate_wal(*, aws_down: bool = False, orphan: bool = False, slots: bool = True) -> PanelResult:
+    """The WAL panel over annex and aws with the primary's slots, combined by the rules: aws's
+    receive-wal stopped leaves its slot inactive and retaining WAL; ``orphan`` adds a forgotten slot."""
+    annex = wal_result()
+    aws = wal_result(receiving=not aws_down, slot="barman_aws")
+    held = 1_610_612_736 if aws_down else 8_192  # an inactive slot keeps WAL on the primary
+    listed = [SlotInfo("barman", True, 16_384), SlotInfo("barman_aws", not aws_down, held)]
+    if orphan:
+        listed.append(SlotInfo(ORPHAN_SLOT, False, 52_428_800))
+    findings, slot_facts = health.judge_slots(PrimaryFacts(tuple(listed), ()) if slots else None, _config().wal)
+    instances = _instances("wal", [("annex", "annex", annex), ("aws", "aws", aws)])
+    return health.combine("wal", instances, TAKEN, findings, {"slots": slot_facts})
+
+
+def estate() -> dict[str, PanelResult]:
+    """The whole estate, all OK; annex is taking a base backup."""
+    return healthy() | {"barman": estate_barman(), "wal": estate_wal()}
+
+
+def estate_troubled() -> dict[str, PanelResult]:
+    """aws's receive-wal stopped (its barman and WAL rows CRITICAL, annex's OK), its slot inactive and
+    retaining 1.5 GiB, and an orphaned slot on the primary."""
+    return healthy() | {
+        "barman": estate_barman(aws_down=True),
+        "wal": estate_wal(aws_down=True, orphan=True),
     }
 
 

@@ -7,6 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 
 from ..present import PanelView
+from .rows import InstanceRows
 from .text import Line, StatusWord, word_class
 from .trend import Trend
 
@@ -27,6 +28,7 @@ class PanelWidget(Vertical, can_focus=True):
         with Horizontal(classes="status-row"):
             yield StatusWord()
             yield Line("", classes="summary")
+        yield InstanceRows()
         yield Line("", classes="facts")
         yield Line("", classes="more")
         with Horizontal(classes="trend-row"):
@@ -46,6 +48,8 @@ class PanelWidget(Vertical, can_focus=True):
         if old is None or old.age != view.age:
             self.border_subtitle = Text(view.age)
         self.query_one(".summary", Line).set(view.summary)
+        self.query_one(InstanceRows).set(view.rows)
+        self.set_class(bool(view.rows), "-estate")
         self.query_one(".facts", Line).set("\n".join(view.lines))
         self.query_one(".more", Line).set("\n".join(view.more))
         row = self.query_one(".trend-row")
