@@ -30,7 +30,7 @@ pytestmark = [
 
 # long enough that dockerd's exec-root must move under /run (unix socket paths are short)
 LAB_DIR = Path("/srv/montagu-lab-test-smoke-long-path-puts-exec-root-in-run")
-PORTS = LabPorts(primary=56432, science=56433, replay=56434, ssh=2322)
+PORTS = LabPorts(primary=56432, science=56433, replay=56434, ssh=2322, tunnel=56435, aws_ssh=2323)
 
 
 @pytest.fixture(scope="module")
@@ -60,23 +60,32 @@ def test_config_points_at_the_lab(smoke_lab: Lab) -> None:
     assert config["hosts"]["annex"] == {"transport": "local", "docker": sock}
     assert config["hosts"]["starport"]["port"] == PORTS.ssh
     assert config["hosts"]["starport"]["user"] == smoke_lab.sci_user == "labsci2322"
-    assert config["barman"]["command"] == ["docker", "-H", sock, "exec", "barman-montagu", "barman"]
+    annex, aws = config["barman"]
+    assert annex["command"] == ["docker", "-H", sock, "exec", "barman-montagu", "barman"]
+    assert aws["command"] == ["docker", "-H", sock, "exec", "barman-aws", "barman"]
+    assert config["hosts"]["aws"]["port"] == PORTS.aws_ssh
+    assert config["hosts"]["aws"]["user"] == smoke_lab.aws_user == "labaws2323"
+    assert f"port={PORTS.tunnel} " in smoke_lab.aws_barman_conf.read_text()
     assert config["starport"]["targets"] == ["barman_to_starport"]
     assert config["science"]["container"] == "montagu-db"
 
 
 def test_barman_check_is_all_ok_through_docker_exec(smoke_lab: Lab) -> None:
     config = yaml.safe_load(smoke_lab.config_path.read_text())
-    result = subprocess.run(
-        [*config["barman"]["command"], "-f", "json", "check", "montagu"], capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stdout
-    checks = json.loads(result.stdout)["montagu"]
-    assert {name: c["status"] for name, c in checks.items() if c["status"] != "OK"} == {}
+    for instance in config["barman"]:
+        result = subprocess.run(
+            [*instance["command"], "-f", "json", "check", "montagu"], capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stdout
+        checks = json.loads(result.stdout)["montagu"]
+        assert {name: c["status"] for name, c in checks.items() if c["status"] != "OK"} == {}
     backups = json.loads(smoke_lab.barman("-f", "json", "list-backups", "montagu").stdout)["montagu"]
     assert [b["status"] for b in backups] == ["DONE"]
     assert (
-        smoke_lab.psql("select count(*) from pg_stat_replication where application_name = 'barman_receive_wal'") == "1"
+        smoke_lab.psql("select count(*) from pg_stat_replication where application_name = 'barman_receive_wal'") == "2"
+    )
+    assert smoke_lab.psql("select string_agg(slot_name, ',' order by 1) from pg_replication_slots where active") == (
+        "barman,barman_aws"
     )
 
 
@@ -179,6 +188,15 @@ def test_state_changes_show_in_status(smoke_lab: Lab) -> None:
     smoke_lab.stop_science()
     assert status("montagu-db")["running"] is False
     smoke_lab.start_science()
+    smoke_lab.stop_aws_sshd()
+    assert status("sshd-aws")["running"] is False and status("sshd")["running"] is True
+    smoke_lab.start_aws_sshd()
+    assert status("sshd-aws")["running"] is True
+    smoke_lab.kill_tunnel()
+    assert status("tunnel")["running"] is False and status("receive-wal-aws")["running"] is False
+    smoke_lab.start_tunnel()
+    smoke_lab.start_aws_receive_wal()  # does not wait for its cron
+    assert status("receive-wal-aws")["running"] is True
     smoke_lab.stop_sshd()
     assert not listening(smoke_lab.ssh_port)
     smoke_lab.start_sshd()
@@ -194,6 +212,10 @@ def test_running_lab_is_reused_quickly(smoke_lab: Lab) -> None:
         "barman-montagu",
         "montagu-db",
         "sshd",
+        "tunnel",
+        "receive-wal-aws",
+        "barman-aws",
+        "sshd-aws",
         "writer",
     ]
     assert all(c["running"] for c in components), components
@@ -208,7 +230,7 @@ def test_wipe_refuses_a_directory_that_is_not_a_lab() -> None:
     (foreign / "precious.txt").write_text("keep me")
     try:
         with pytest.raises(LabError, match="refusing to wipe"):
-            lab_up(foreign, ports=LabPorts(57432, 57433, 57434, 2422), log=lambda line: None)
+            lab_up(foreign, ports=LabPorts(57432, 57433, 57434, 2422, 57435, 2423), log=lambda line: None)
         assert (foreign / "precious.txt").read_text() == "keep me"
     finally:
         (foreign / "precious.txt").unlink()
@@ -225,7 +247,7 @@ def test_lab_down_leaves_nothing_running(smoke_lab: Lab) -> None:
     recorded["writer"] = int(smoke_lab.writer_pidfile.read_text())
     assert str(smoke_lab.docker_exec_root).startswith("/run/montagu-lab-")
     containerd = pids_with(f"{smoke_lab.docker_exec_root}/containerd/")
-    assert len(containerd) == 3  # containerd, and the shims of barman-montagu and montagu-db
+    assert len(containerd) == 4  # containerd, and the shims of barman-montagu, barman-aws and montagu-db
 
     lab_down(LAB_DIR)
 
@@ -233,6 +255,8 @@ def test_lab_down_leaves_nothing_running(smoke_lab: Lab) -> None:
         "dockerd": str(smoke_lab.docker_socket),
         "postgres_primary": "postgres",
         "sshd": str(smoke_lab.sshd_config),
+        "sshd_aws": str(smoke_lab.aws_sshd_config),
+        "tunnel": str(smoke_lab.tunnel_key),
         "writer": "montagu_console.lab.writer",
     }
     assert all(recorded[name] for name in markers)
