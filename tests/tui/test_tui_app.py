@@ -108,9 +108,9 @@ async def test_barman_detail_lists_checks_and_backups_with_failed_rows(make_app)
         assert first == ["replication slot", "FAILED", "see barman docs"]  # FAILED sorts first
         backups = app.screen.query_one("#backups", SteadyTable)
         rows = [[str(c) for c in backups.get_row_at(i)] for i in range(backups.row_count)]
-        assert rows[0][0] == "20261123T020004" and rows[0][-1] == "FAILED"
-        assert rows[1] == ["20261121T020003", "2026-11-21 02:09", "3 days ago", "174.2 MiB", "16.0 MiB", "DONE"]
-        failed_cell = backups.get_row_at(0)[-1]
+        assert rows[0][0] == "20261123T020004" and rows[0][-2] == "FAILED"
+        assert rows[1] == ["20261121T020003", "2026-11-21 02:09", "3 days", "174.2 MiB", "DONE", "—"]
+        failed_cell = backups.get_row_at(0)[-2]
         assert "reverse" in str(failed_cell.style)  # stands out without colour, too
 
 
