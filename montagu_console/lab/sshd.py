@@ -156,9 +156,7 @@ def start(lab: Layout, site: SshdSite | None = None) -> None:
     if sshd_pid(lab, site):
         return
     run(f"start {site.name}", [program("sshd"), "-f", site.config, "-E", site.log])
-    wait_for(
-        f"wait for {site.name}", lambda: sshd_pid(lab, site) and listening(site.port), timeout=10, interval=0.02
-    )
+    wait_for(f"wait for {site.name}", lambda: sshd_pid(lab, site) and listening(site.port), timeout=10, interval=0.02)
 
 
 def stop(lab: Layout, site: SshdSite | None = None) -> None:

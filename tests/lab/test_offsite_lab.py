@@ -123,9 +123,7 @@ def test_tunnel_user_may_only_forward_to_the_primary(lab) -> None:
         "-o",
         "IdentitiesOnly=yes",
     ]
-    shell = subprocess.run(
-        [*base, f"{lab.tunnel_user}@127.0.0.1", "id"], capture_output=True, text=True, timeout=30
-    )
+    shell = subprocess.run([*base, f"{lab.tunnel_user}@127.0.0.1", "id"], capture_output=True, text=True, timeout=30)
     assert shell.returncode != 0 and "uid=" not in shell.stdout
     # a forward to the starport's own sshd (not the primary) is refused by the server
     port = lab.tunnel_port + 100
