@@ -284,6 +284,11 @@ class MontaguApp(App[None]):
         good = self.last_good.get("restore")
         return good.facts if good is not None else {}
 
+    def barman_facts(self) -> dict:
+        """The barman panel's newest facts, never older ones: a backup's progress is now or nothing."""
+        result = self.results.get("barman")
+        return result.facts if result is not None else {}
+
     # -- actions (see :mod:`.operator`) --------------------------------------------------------
 
     def on_action_checked(self, message: ActionChecked) -> None:

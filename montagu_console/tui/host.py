@@ -45,6 +45,10 @@ class ConsoleHost(Protocol):
         """The science restore panel's newest facts (redo progress, the last drill)."""
         ...
 
+    def barman_facts(self) -> dict:
+        """The barman panel's newest facts (its first instance's: a running base backup's progress)."""
+        ...
+
     def lag_trend(self) -> TrendData:
         """The WAL lag of the recent polls, against its WARNING threshold."""
         ...

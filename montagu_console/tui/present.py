@@ -374,7 +374,11 @@ def _estate_barman_more(result: PanelResult, now: datetime) -> list[str]:
 
 
 def _estate_wal_more(result: PanelResult, now: datetime) -> list[str]:
+    """Every slot on the primary first (a forgotten one fills its disk), then each instance's stream."""
     lines: list[str] = []
+    slots = result.facts.get("slots")
+    if slots is not None:
+        lines += ["", "slots on the primary:", *_slot_table(slots)]
     for i in result.instances:
         d = i.result.detail
         lines.append("")
@@ -384,9 +388,6 @@ def _estate_wal_more(result: PanelResult, now: datetime) -> list[str]:
         lines.append(f"{_instance_title(i)} · slot {d.slot_name} · streaming state {d.streaming_state or 'unknown'}")
         lines.append(f"  last WAL {d.last_archived_wal or '—'} at {fmt_time(d.last_archived_at)}")
         lines.append(f"  primary at {d.server_lsn or '?'} · barman flushed to {d.flush_lsn or '?'}")
-    slots = result.facts.get("slots")
-    if slots is not None:
-        lines += ["", "slots on the primary:", *_slot_table(slots)]
     return lines[1:]
 
 

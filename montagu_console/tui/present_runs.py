@@ -11,7 +11,7 @@ from datetime import datetime
 
 from ..clock import duration
 from .host import Severity
-from .present import parse_time
+from .present import parse_time, progress_lines
 
 STEP_ICONS = {
     "pending": "·",
@@ -121,14 +121,18 @@ class ProgressView:
     text: str
 
 
-def progress_view(record: dict, state: str, restore_facts: dict | None = None) -> ProgressView:
+def progress_view(
+    record: dict, state: str, restore_facts: dict | None = None, barman_facts: dict | None = None
+) -> ProgressView:
     """Progress from run.json (rsync, barman recover stages, redo); for a restore or drill in its redo,
-    the science panel's redo percentage when the run itself has none."""
+    the science panel's redo percentage when the run itself has none; for a base backup, the newest
+    barman panel's ``backup_progress`` (from the primary or the growing backup directory)."""
     if state not in ACTIVE:
         return ProgressView(None, "")
     p = record.get("progress") or {}
     percent, eta, label = p.get("percent"), p.get("eta_seconds"), p.get("label") or ""
     facts = restore_facts or {}
+    backup = (barman_facts or {}).get("backup_progress")
     if (
         percent is None
         and record.get("action") in ("restore", "drill")
@@ -137,6 +141,9 @@ def progress_view(record: dict, state: str, restore_facts: dict | None = None) -
     ):
         percent, eta = facts["percent"], facts.get("eta_seconds")
         label = f"redo (science panel){', ' + label if label else ''}"
+    elif record.get("action") == "base-backup" and backup:  # barman backup prints no progress of its own
+        percent, eta = backup.get("percent"), backup.get("eta_seconds")
+        label = f"{progress_lines(backup)[1].strip()} (barman panel)"
     parts = [label] if label else []
     if percent is not None:
         parts.insert(0, f"{percent:.0f}%")

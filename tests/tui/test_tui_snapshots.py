@@ -16,10 +16,9 @@ THEMES = ["montagu-dark", "montagu-light", "montagu-high-contrast"]
 SIZES = {"80x24": (80, 24), "160x48": (160, 48)}
 
 
-def app_on(results, theme: str = "montagu-dark", **config_fields) -> MontaguApp:
-    return MontaguApp(
-        tui_fakes.make_config(**config_fields), tui_fakes.FakeCollector(results), theme=theme, clock=tui_fakes.frozen()
-    )
+def app_on(results, theme: str = "montagu-dark", *, estate: bool = False, **config_fields) -> MontaguApp:
+    config = (tui_fakes.make_estate_config if estate else tui_fakes.make_config)(**config_fields)
+    return MontaguApp(config, tui_fakes.FakeCollector(results), theme=theme, clock=tui_fakes.frozen())
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -49,3 +48,25 @@ def test_help_screen(snap_compare):
         await pilot.pause()
 
     assert snap_compare(app_on(tui_fakes.healthy()), terminal_size=(80, 24), run_before=open_help)
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_main_screen_two_barmans_at_80x24(snap_compare, theme):
+    """annex OK and taking a base backup, aws CRITICAL, its slot and an orphaned one inactive."""
+    results = tui_fakes.estate_troubled()
+    assert snap_compare(app_on(results, theme, estate=True), terminal_size=(80, 24), run_before=ready)
+
+
+def test_main_screen_two_barmans_healthy_at_160x48(snap_compare):
+    assert snap_compare(app_on(tui_fakes.estate(), estate=True), terminal_size=(160, 48), run_before=ready)
+
+
+@pytest.mark.parametrize("panel_key", ["1", "2"], ids=["barman", "wal"])
+def test_detail_view_two_barmans(snap_compare, panel_key):
+    async def open_detail(pilot):
+        await ready(pilot)
+        await pilot.press(panel_key, "enter")
+        await pilot.pause()
+
+    app = app_on(tui_fakes.estate_troubled(), estate=True)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=open_detail)

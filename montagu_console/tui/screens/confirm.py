@@ -15,7 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input
 
 from ..keys import bindings
-from ..widgets.text import Line
+from ..widgets.text import HangingText, Line
 
 
 class ConfirmScreen(ModalScreen[str | None]):
@@ -36,7 +36,7 @@ class ConfirmScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box") as box:
             box.border_title = Text(self.title_text)  # names a run or a host: never markup
-            yield Line("\n".join(self.lines), classes="confirm-text")
+            yield HangingText("\n".join(self.lines), classes="confirm-text")
             if self.typed is not None:
                 yield Line(f"Type {self.typed} to confirm:", classes="confirm-ask")
                 yield Input(placeholder=self.typed, id="confirm-input")

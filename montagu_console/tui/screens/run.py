@@ -69,7 +69,7 @@ class RunScreen(ConsoleScreen[None]):
             summary.append(f"error: {record['error']}")
         self.query_one(".run-summary", Line).set("\n".join(summary))
         self.query_one(StepList).set(step_rows(record, a.state, now))
-        progress = progress_view(record, a.state, self.host.restore_facts())
+        progress = progress_view(record, a.state, self.host.restore_facts(), self.host.barman_facts())
         show_progress(self, progress)
 
     def add_lines(self, lines: list[Text]) -> None:

@@ -8,8 +8,10 @@ markup parser nor make a link or an action.
 from __future__ import annotations
 
 import re
+import textwrap
 
 from rich.text import Text
+from textual.geometry import Size
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -69,3 +71,42 @@ def show_if(widget: Widget, shown: bool) -> None:
     """Show or hide ``widget``, touching it only when that changes (a change re-lays the screen out)."""
     if widget.display != shown:
         widget.display = shown
+
+
+_HANG = re.compile(r"^(\s*(?:[✓✗⚠•·-] )?)(.*)$")
+
+
+def hanging(lines: list[str], width: int) -> list[str]:
+    """``lines`` wrapped to ``width`` with a hanging indent: a wrapped "  ✓ fact" continues under
+    its text, not under the check mark."""
+    out: list[str] = []
+    for line in lines:
+        match = _HANG.match(line)
+        prefix, rest = match.groups() if match else ("", line)
+        room = width - len(prefix)
+        if len(line) <= width or room < 20:
+            out.append(line)
+            continue
+        wrapped = textwrap.wrap(rest, room, break_on_hyphens=False) or [""]
+        out += [prefix + wrapped[0]] + [" " * len(prefix) + part for part in wrapped[1:]]
+    return out
+
+
+class HangingText(Widget):
+    """Plain lines (never markup) wrapped with hanging indents; ``text`` is what it was given."""
+
+    DEFAULT_CSS = "HangingText { height: auto; }"
+
+    def __init__(self, text: str, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._text = text
+
+    @property
+    def text(self) -> str:
+        return self._text
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(hanging(self._text.split("\n"), width))
+
+    def render(self) -> Text:
+        return Text("\n".join(hanging(self._text.split("\n"), self.content_region.width or self.size.width)))
