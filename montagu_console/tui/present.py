@@ -317,8 +317,8 @@ def _wal_lines(f: dict[str, Any], now: datetime) -> list[str]:
 
 
 def instance_row(panel: str, instance: InstanceResult, now: datetime) -> InstanceRow:
-    """An instance's row: an OK one says its last backup (barman) or its lag (WAL), any other its
-    own summary, which names what is wrong (for a probe that failed: why)."""
+    """An instance's row: an OK one says its last backup (barman) or its lag and receive-wal (WAL),
+    any other its own summary, which names what is wrong (for a probe that failed: why)."""
     r = instance.result
     if r.status is not Status.OK or not r.facts:
         return InstanceRow(instance.name, r.status.value, r.summary)
@@ -330,8 +330,11 @@ def instance_row(panel: str, instance: InstanceResult, now: datetime) -> Instanc
             text += " · backup RUNNING"
     else:
         archived = f.get("last_archived_age_seconds")
-        text = f"lag {humanfmt.size(f.get('lag_bytes'))} · WAL {fmt_age(archived, short=True)}" + (
-            "" if fmt_age(archived) in ("just now", "unknown") else " ago"
+        ago = "" if fmt_age(archived) in ("just now", "unknown") else " ago"
+        receiving = yes_no(f.get("receive_wal_running"), "running", "STOPPED")
+        text = (
+            f"lag {humanfmt.size(f.get('lag_bytes'))} · receive-wal {receiving} · "
+            f"WAL {fmt_age(archived, short=True)}{ago}"
         )
     return InstanceRow(instance.name, r.status.value, text)
 

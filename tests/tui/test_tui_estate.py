@@ -50,7 +50,7 @@ def test_aws_critical_is_its_own_row_and_annex_stays_ok():
 
     wal = view("wal", tui_fakes.estate_wal(aws_down=True))
     assert [(r.name, r.word) for r in wal.rows] == [("annex", "OK"), ("aws", "CRITICAL")]
-    assert wal.rows[0].text == "lag 16.0 KiB · WAL 2 min ago"
+    assert wal.rows[0].text == "lag 16.0 KiB · receive-wal running · WAL 2 min ago"
     assert wal.rows[1].text.startswith("receive-wal not running; replication slot barman_aws inactive")
 
 

@@ -11,6 +11,7 @@ from textual import events
 from montagu_console.tui.app import MontaguApp
 from montagu_console.tui.screens.main import MainScreen
 from montagu_console.tui.widgets.panel import PanelWidget
+from montagu_console.tui.widgets.rows import InstanceRows
 from montagu_console.tui.widgets.text import Line, StatusWord
 
 
@@ -36,9 +37,10 @@ def main_screen(app: MontaguApp) -> MainScreen:
 
 
 def panel_text(app: MontaguApp, name: str) -> str:
-    """Everything panel ``name`` shows, as text: status word, summary, facts, age."""
+    """Everything panel ``name`` shows, as text: status word, summary, instance rows, facts, age."""
     panel = main_screen(app).query_one(f"#panel-{name}", PanelWidget)
-    parts = [panel.query_one(StatusWord).word] + [line.text for line in panel.query(Line)]
+    parts = [panel.query_one(StatusWord).word, panel.query_one(InstanceRows).text]
+    parts += [line.text for line in panel.query(Line)]
     return "\n".join(parts + [str(panel.border_subtitle or "")])
 
 
