@@ -262,3 +262,20 @@ def test_instance_results_are_what_the_rules_give():
     """The fixtures are the rules' output: aws's own status is CRITICAL, the panel's the worst."""
     r = tui_fakes.estate_barman(aws_down=True)
     assert [i.result.status for i in r.instances] == [Status.OK, Status.CRITICAL] and r.status is Status.CRITICAL
+
+
+async def test_row_words_take_their_colour_from_the_theme_when_it_changes():
+    app = estate_app(tui_fakes.estate_troubled())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        rows = app.get_default_screen().query_one("#panel-barman").query_one(InstanceRows)
+
+        def style_of(word: str) -> str:
+            rendered = rows.render()
+            return next(str(s.style) for s in rendered.spans if rendered.plain[s.start : s.end] == word)
+
+        dark = style_of("CRITICAL")
+        app.theme = "montagu-light"
+        await pilot.pause()
+        light = style_of("CRITICAL")
+        assert light != dark and "reverse" in light  # repainted in the new theme, still a badge
