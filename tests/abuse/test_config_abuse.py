@@ -76,9 +76,12 @@ def test_bad_timestamp_file(lab_config, tmp_path, name):
 
 
 def test_argv_names_are_plain(lab_config, tmp_path):
-    """Finding 1: a name that reaches argv (barman server) cannot be an option."""
+    """Finding 1: a name that reaches argv (barman server) cannot be an option; the key is named as
+    written (the lab lists its barmans, so annex's is barman[0])."""
     cfg = config_variant(lab_config, tmp_path, lambda c: annex_barman(c).update(server="--help"))
-    refused(cfg, "barman.server", "expected a name")
+    refused(cfg, "barman[0].server", "expected a name")
+    single = config_variant(lab_config, tmp_path, lambda c: c.update(barman=dict(annex_barman(c), server="--help")))
+    refused(single, "barman.server", "expected a name")
 
 
 def test_duplicate_starport_targets(lab_config, tmp_path):
