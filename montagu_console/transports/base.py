@@ -74,10 +74,21 @@ class FileMissing(Exception):
         super().__init__(f"{host}: {path}: no such file")
 
 
+class Pipe(Protocol):
+    """A long-lived program's input and output, one line at a time (the probe agent's channel)."""
+
+    async def write_line(self, data: bytes, timeout: float) -> None: ...
+    async def read_line(self, limit: int, timeout: float) -> bytes: ...
+    async def close(self) -> None: ...
+
+
 class Transport(Protocol):
     """One host. Implementations: local subprocesses, SSH (paramiko)."""
 
     name: str
+
+    async def open_pipe(self, argv: Sequence[str], *, timeout: float) -> Pipe:
+        """Start ``argv`` (no shell) and keep its input and output open as a :class:`Pipe`."""
 
     async def run(self, argv: Sequence[str], *, timeout: float, input: str | None = None) -> CommandResult:
         """Run ``argv`` (no shell) and return its result; a non-zero exit is not an error."""

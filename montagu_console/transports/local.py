@@ -23,6 +23,7 @@ from .base import READ_MISSING, READ_REFUSED, READ_SCRIPT, CommandResult, FileMi
 
 _CHUNK = 65536
 REAP_SECONDS = 1.0  # how long a killed group is given to exit before the call returns anyway
+PIPE_LINE_LIMIT = 48 * 1024 * 1024  # the longest line a pipe reads (an agent answer carries capped output)
 
 
 class LocalTransport:
@@ -55,6 +56,24 @@ class LocalTransport:
         if code != 0:
             raise TransportError(self.name, what, _read_failure(code, err))
         return file_text(self.name, path, out, limit)
+
+    async def open_pipe(self, argv: Sequence[str], *, timeout: float) -> LocalPipe:
+        """Start ``argv`` (no shell, its own process group) with its input and output as a pipe."""
+        what = shlex.join(argv)[:200]
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+                start_new_session=True,
+                limit=PIPE_LINE_LIMIT,
+            )
+        except FileNotFoundError:
+            raise TransportError(self.name, what, "command not found") from None
+        except OSError as e:
+            raise TransportError(self.name, what, f"cannot start: {one_line(e.strerror or str(e))}") from None
+        return LocalPipe(self.name, proc)
 
     async def close(self) -> None:
         """Nothing to release."""
@@ -90,6 +109,43 @@ class LocalTransport:
                 raise TransportError(self.name, what, f"timed out after {timeout:g} s") from None
             raise
         return code, out, err, time.monotonic() - started
+
+
+class LocalPipe:
+    """A long-lived local program's input and output, one line at a time."""
+
+    def __init__(self, host: str, proc: asyncio.subprocess.Process):
+        self.host = host
+        self.proc = proc
+
+    async def write_line(self, data: bytes, timeout: float) -> None:
+        if self.proc.stdin is None:
+            raise ConnectionError("no input")
+        self.proc.stdin.write(data)
+        await asyncio.wait_for(self.proc.stdin.drain(), timeout)
+
+    async def read_line(self, limit: int, timeout: float) -> bytes:
+        if self.proc.stdout is None:
+            raise ConnectionError("no output")
+        try:
+            line = await asyncio.wait_for(self.proc.stdout.readuntil(b"\n"), timeout)
+        except asyncio.IncompleteReadError:
+            raise ConnectionError(f"the program ended (exit status {self.proc.returncode})") from None
+        except asyncio.LimitOverrunError:
+            raise ConnectionError(f"an answer longer than {PIPE_LINE_LIMIT} bytes") from None
+        if len(line) > limit:
+            raise ConnectionError(f"an answer longer than {limit} bytes")
+        return line
+
+    async def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            await asyncio.wait_for(self.proc.wait(), REAP_SECONDS)
+        except (TimeoutError, asyncio.CancelledError):
+            _kill_group(self.proc.pid)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.proc.wait(), REAP_SECONDS)
 
 
 async def _drain(

@@ -81,6 +81,23 @@ class SSHTransport:
         """
         return await self._call(f"sftp {path}", timeout, self._read, path, limit)
 
+    async def open_pipe(self, argv: Sequence[str], *, timeout: float) -> SSHPipe:
+        """Start ``argv`` (quoted with shlex.join) on a channel of its own, kept open as a pipe."""
+        command_line = shlex.join(argv)
+
+        def start(deadline: float, _timeout: float) -> paramiko.Channel:
+            chan = self._open_session(deadline)
+            try:
+                chan.settimeout(max(deadline - time.monotonic(), 0.01))
+                chan.exec_command(command_line)
+            except (paramiko.SSHException, EOFError, OSError) as e:
+                chan.close()
+                raise TransportError(self.name, command_line[:200], f"connection lost ({_describe(e)})") from None
+            return chan
+
+        chan = await self._call(command_line[:200], timeout, start)
+        return SSHPipe(self, chan)
+
     async def close(self) -> None:
         """Close the connection and the host's threads; a later call connects again."""
         executor, self._executor = self._executor, None
@@ -275,6 +292,47 @@ class SSHTransport:
         if isinstance(e, socket.gaierror):
             return f"cannot resolve host name ({e.strerror})"
         return _describe(e)
+
+
+class SSHPipe:
+    """A long-lived remote program's input and output on one channel, one line at a time."""
+
+    def __init__(self, transport: SSHTransport, chan: paramiko.Channel):
+        self.transport = transport
+        self.chan = chan
+        self._buf = bytearray()
+
+    async def write_line(self, data: bytes, timeout: float) -> None:
+        def send(deadline: float, _timeout: float) -> None:
+            self.chan.settimeout(max(deadline - time.monotonic(), 0.01))
+            self.chan.sendall(data)
+
+        await self.transport._call("agent request", timeout, send)
+
+    async def read_line(self, limit: int, timeout: float) -> bytes:
+        def recv(deadline: float, _timeout: float) -> bytes:
+            while (end := self._buf.find(b"\n")) < 0:
+                if len(self._buf) > limit:
+                    raise ConnectionError(f"an answer longer than {limit} bytes")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                self.chan.settimeout(remaining)
+                chunk = self.chan.recv(_CHUNK)
+                if not chunk:
+                    raise ConnectionError("the remote program ended")
+                self._buf += chunk
+            line = bytes(self._buf[: end + 1])
+            del self._buf[: end + 1]
+            return line
+
+        try:
+            return await self.transport._call("agent answer", timeout, recv)
+        except TimeoutError:
+            raise TransportError(self.transport.name, "agent answer", f"timed out after {timeout:g} s") from None
+
+    async def close(self) -> None:
+        self.chan.close()
 
 
 def _resolve(config: HostConfig) -> tuple[dict, str]:
