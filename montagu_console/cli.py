@@ -399,8 +399,10 @@ def _lab(args: argparse.Namespace) -> int:
 
 
 def _tui(args: argparse.Namespace) -> int:
+    from functools import partial
+
     from .collect import Collector
     from .tui import run_tui
 
     config = _load(args)
-    return run_tui(config, Collector, theme=args.theme, read_only=args.read_only)
+    return run_tui(config, partial(Collector, tiered=True), theme=args.theme, read_only=args.read_only)

@@ -22,6 +22,7 @@ from .probes.barman import probe_barman, probe_wal
 from .probes.primary import probe_primary
 from .probes.restore import probe_restore
 from .probes.starport import probe_starport
+from .probes.tiered import tiers
 from .redact import redact
 from .snapshot import PANELS, InstanceResult, PanelResult, Snapshot, Status
 from .text import one_line
@@ -34,11 +35,17 @@ class Collector:
     """Owns the host connections; refreshes panels on demand.
 
     ``instances`` limits the barman and WAL panels to those barman instances (``check --instance``);
-    an unknown name is a ConfigError.
+    an unknown name is a ConfigError. ``tiered`` (the TUI) reads barman in two tiers, as
+    :mod:`montagu_console.probes.cadence` says; a one-shot check reads everything.
     """
 
     def __init__(
-        self, config: Config, *, clock: Callable[[], datetime] = utc_now, instances: Sequence[str] | None = None
+        self,
+        config: Config,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        instances: Sequence[str] | None = None,
+        tiered: bool = False,
     ):
         self.config = config
         self.clock = clock
@@ -46,7 +53,7 @@ class Collector:
             tuple(config.barman_named(n) for n in dict.fromkeys(instances)) if instances else config.barmans
         )
         self.pool = HostPool(config.hosts, command_timeout=config.command_timeout)
-        self.ctx = ProbeContext(config, self.pool)
+        self.ctx = ProbeContext(config, self.pool, tiered=tiered)
 
     @property
     def panel_deadline(self) -> float:
@@ -117,7 +124,15 @@ class Collector:
         results = await asyncio.gather(*(self.panel(p) for p in panels))
         return Snapshot(checked_at, {r.name: r for r in results})
 
+    def read_in_full(self) -> None:
+        """Make every barman's next refresh a full read, sharing nothing read before (the operator
+        pressed R)."""
+        for t in tiers(self.ctx):
+            t.refresh.forced = True
+        self.ctx.shared.clear()
+
     async def close(self) -> None:
+        await asyncio.gather(*(t.agent.close() for t in tiers(self.ctx)), return_exceptions=True)
         await self.pool.close()
 
 

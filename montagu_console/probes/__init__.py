@@ -32,6 +32,7 @@ class ProbeContext:
     pool: HostPool
     cache: dict = field(default_factory=dict)
     shared: dict = field(default_factory=dict)
+    tiered: bool = False  # the TUI: cheap signals every refresh, barman in full when due (probes.cadence)
 
     @property
     def timeout(self) -> float:

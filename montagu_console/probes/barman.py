@@ -17,14 +17,21 @@ from ..transports.base import CommandResult
 from . import ComponentDown, ProbeContext
 from . import barman_json as bj
 from .primary import probe_primary
+from .tiered import Tier, full_read, signals, tier
 
 
 async def run_barman(ctx: ProbeContext, b: BarmanConfig, *args: str, ok_codes=(0,)) -> CommandResult:
     """Run barman with ``args`` through instance ``b``'s command prefix on its host (shared with
-    the other panels refreshed at the same moment)."""
-    result = await ctx.once(
-        ("barman", b.name, args), lambda: ctx.pool.transport(b.host).run([*b.command, *args], timeout=ctx.timeout)
-    )
+    the other panels refreshed at the same moment); in the tiered mode, through its probe agent,
+    the full commands only when due."""
+    t = tier(ctx, b)
+    if t is not None:
+        full = await full_read(ctx, b, t)
+        result = full.get(args) or await t.agent.run("barman", args, timeout=ctx.timeout)
+    else:
+        result = await ctx.once(
+            ("barman", b.name, args), lambda: ctx.pool.transport(b.host).run([*b.command, *args], timeout=ctx.timeout)
+        )
     if result.truncated:
         raise ProbeError(
             f"{b.host}: barman {' '.join(args)}: output larger than {MAX_OUTPUT_BYTES} bytes "
@@ -152,7 +159,11 @@ async def _directory_bytes(ctx: ProbeContext, b: BarmanConfig, backup_id: str) -
     if prefix is None or not bj.BACKUP_ID.match(backup_id):
         return None
     path = posixpath.join(b.home, b.server, "base", backup_id)
-    result = await ctx.pool.transport(b.host).run([*prefix, "du", "-s", "-k", path], timeout=ctx.timeout)
+    t = tier(ctx, b)
+    if t is not None:
+        result = await t.agent.run("run", ["du", "-s", "-k", path], timeout=ctx.timeout)
+    else:
+        result = await ctx.pool.transport(b.host).run([*prefix, "du", "-s", "-k", path], timeout=ctx.timeout)
     first = (result.stdout.split() or [""])[0]
     return int(first) * 1024 if result.returncode == 0 and first.isdigit() else None
 
@@ -180,6 +191,9 @@ async def probe_wal(ctx: ProbeContext, b: BarmanConfig) -> WalFacts:
     slot = b.slot or ctx.config.wal.slot
     await container_running(ctx, b)
     await barman_version(ctx, b)
+    t = tier(ctx, b)
+    if t is not None:
+        return await _tiered_wal(ctx, b, t, slot)
     check_r, repl_r, diag_r = await asyncio.gather(
         run_barman(ctx, b, "-f", "json", "check", b.server, ok_codes=(0, 1)),
         run_barman(ctx, b, "-f", "json", "replication-status", b.server, ok_codes=(0, 1)),
@@ -210,14 +224,7 @@ async def probe_wal(ctx: ProbeContext, b: BarmanConfig) -> WalFacts:
     slot_active = diag_slot["active"] if diag_slot else (True if client else None)
     if slot_active is None and "replication slot" in checks and not checks["replication slot"].ok:
         slot_active = False if "not active" in checks["replication slot"].hint else None
-    try:
-        primary = await probe_primary(ctx)
-    except (ProbeError, TransportError):
-        primary = None  # the WAL panel's slot list names the primary's trouble
-    seen = primary.slot(slot) if primary else None
-    if primary is not None:
-        slot_active = seen.active if seen else None
-        lag = seen.retained_bytes if seen and seen.retained_bytes is not None else lag
+    slot_active, lag = await _from_primary(ctx, slot, slot_active, lag)
     return WalFacts(
         slot_name=slot,
         receive_wal_running=receive.ok,
@@ -228,4 +235,48 @@ async def probe_wal(ctx: ProbeContext, b: BarmanConfig) -> WalFacts:
         streaming_state=client.get("current_state") if client else None,
         last_archived_wal=diag["last_archived_wal"],
         last_archived_at=diag["last_archived_at"],
+    )
+
+
+async def _from_primary(
+    ctx: ProbeContext, slot: str, active: bool | None, lag: int | None
+) -> tuple[bool | None, int | None]:
+    """The slot's state and the WAL it holds, from the primary itself when ``primary`` is set
+    (right even when this barman cannot reach it); barman's view otherwise."""
+    try:
+        primary = await probe_primary(ctx)
+    except (ProbeError, TransportError):
+        return active, lag  # the WAL panel's slot list names the primary's trouble
+    if primary is None:
+        return active, lag
+    seen = primary.slot(slot)
+    if seen is None:
+        return None, lag
+    return seen.active, seen.retained_bytes if seen.retained_bytes is not None else lag
+
+
+async def _tiered_wal(ctx: ProbeContext, b: BarmanConfig, t: Tier, slot: str) -> WalFacts:
+    """The WAL facts from this refresh's cheap signals and the primary, and barman's streaming
+    details from its last full read (at most FULL_EVERY_SECONDS old)."""
+    seen = await signals(ctx, b, t)
+    full = await full_read(ctx, b, t)
+    try:
+        repl = bj.parse_replication_status(full[("-f", "json", "replication-status", b.server)].stdout, b.server, slot)
+    except (ProbeError, KeyError):
+        repl = {"server_lsn": None, "client": None}
+    client = repl["client"]
+    flush_lsn = client.get("flush_lsn") if client else None
+    current, flushed = bj.lsn_to_int(repl["server_lsn"]), bj.lsn_to_int(flush_lsn)
+    lag = max(0, current - flushed) if current is not None and flushed is not None else None
+    slot_active, lag = await _from_primary(ctx, slot, True if client else None, lag)
+    return WalFacts(
+        slot_name=slot,
+        receive_wal_running=seen.receive_wal_running,
+        slot_active=slot_active,
+        lag_bytes=lag,
+        server_lsn=repl["server_lsn"],
+        flush_lsn=flush_lsn,
+        streaming_state=client.get("current_state") if client else None,
+        last_archived_wal=seen.last_archived_wal,
+        last_archived_at=seen.last_archived_at,
     )

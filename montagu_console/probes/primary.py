@@ -13,6 +13,7 @@ from ..errors import ProbeError
 from ..snapshot import BaseBackupStream, PrimaryFacts, SlotInfo
 from ..text import one_line
 from . import ProbeContext
+from .tiered import agent_for
 
 # Six text columns a row, "|"-separated (psql -A), tagged by their first column. Slot names are
 # identifiers, and every other value is a number, a boolean or a phase word: no "|" inside.
@@ -39,7 +40,11 @@ async def probe_primary(ctx: ProbeContext) -> PrimaryFacts | None:
     argv = [*cfg.command, *PSQL_OPTIONS, QUERY]
 
     async def run() -> PrimaryFacts:
-        result = await ctx.pool.transport(cfg.host).run(argv, timeout=ctx.timeout)
+        shared = agent_for(ctx, cfg.host, cfg.command)
+        if shared is not None:  # psql where barman runs, through the agent already there
+            result = await shared.agent.run("run", argv[len(shared.prefix) :], timeout=ctx.timeout)
+        else:
+            result = await ctx.pool.transport(cfg.host).run(argv, timeout=ctx.timeout)
         if result.returncode != 0:
             last = one_line((result.stderr.strip().splitlines() or ["no output"])[-1], limit=300)
             raise ProbeError(f"{cfg.host}: psql on the primary (primary.command) exited {result.returncode}: {last}")

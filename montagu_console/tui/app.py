@@ -315,6 +315,7 @@ class MontaguApp(App[None]):
         self.push_screen(HelpScreen(self.config.keys))
 
     def action_refresh(self) -> None:
+        self.collector.read_in_full()  # barman's full commands at once, not at their next turn
         started = [name for name in PANELS if self.poller.poll(name)]
         busy = [name for name in PANELS if name not in started]
         text = f"refresh: polling {', '.join(started)}" if started else "refresh: nothing started"

@@ -355,6 +355,7 @@ class FakeCollector:
         self.running: Counter[str] = Counter()
         self.max_concurrent: Counter[str] = Counter()
         self.closed = False
+        self.full_reads = 0  # how often R asked for barman in full
 
     async def panel(self, name: str) -> PanelResult:
         self.calls[name] += 1
@@ -377,6 +378,9 @@ class FakeCollector:
         if self._gate is not None:
             self._gate.set()
             self._gate = None
+
+    def read_in_full(self) -> None:
+        self.full_reads += 1
 
     async def close(self) -> None:
         self.closed = True

@@ -172,9 +172,7 @@ def _backup_rows(facts: BarmanFacts, now: datetime) -> list[tuple[str | Text, ..
         backup_id = Text(b.backup_id, style="bold") if b.status == "FAILED" else b.backup_id
         kept = b.retention_status or "—"
         retention = Text(kept, style="bold") if kept == "OBSOLETE" else kept
-        rows.append(
-            (backup_id, fmt_time(b.end_time, date=True), age, humanfmt.size(b.size_bytes), status, retention)
-        )
+        rows.append((backup_id, fmt_time(b.end_time, date=True), age, humanfmt.size(b.size_bytes), status, retention))
     return rows
 
 

@@ -1,0 +1,124 @@
+"""The TUI's tiered probes on the lab: cheap signals every refresh through one probe agent per
+barman, barman's full commands only when due, and every fault still seen within one refresh."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+
+import pytest
+
+from montagu_console.collect import Collector
+from montagu_console.config import load_config
+from montagu_console.lab.layout import BARMAN_CONTAINER, BARMAN_SERVER
+from montagu_console.probes.tiered import tiers
+from montagu_console.snapshot import Status
+
+pytestmark = pytest.mark.lab
+
+
+@contextlib.asynccontextmanager
+async def tiered(lab_config):
+    collector = Collector(load_config(lab_config), tiered=True)
+    try:
+        yield collector
+    finally:
+        await collector.close()
+
+
+def row(panel, name):
+    return next(i.result for i in panel.instances if i.name == name)
+
+
+def full_reads(collector):
+    return {t.host: t.refresh.last_at for t in tiers(collector.ctx)}
+
+
+def test_refreshes_between_full_reads_only_read_cheap_signals(lab_config):
+    async def go():
+        async with tiered(lab_config) as c:
+            first = await c.snapshot()
+            read_at = full_reads(c)
+            agents = [t.agent for t in tiers(c.ctx)]
+            requests = [a.requests for a in agents]
+            later = [await c.snapshot() for _ in range(3)]
+            unchanged = full_reads(c) == read_at
+            per_refresh = [(a.requests - n) / 3 for a, n in zip(agents, requests, strict=True)]
+            c.read_in_full()
+            await c.snapshot()
+            forced = full_reads(c) != read_at
+            return first, later, unchanged, per_refresh, forced
+
+    first, later, unchanged, per_refresh, forced = asyncio.run(go())
+    assert first.status is Status.OK, {n: p.summary for n, p in first.panels.items()}
+    assert all(s.status is Status.OK for s in later)
+    assert {i.name for i in first.panels["barman"].instances} == {"annex", "aws"}
+    assert unchanged  # within FULL_EVERY_SECONDS and no signal changed: no barman command ran
+    assert all(n <= 8 for n in per_refresh), per_refresh  # a handful of agent requests, no barman
+    assert forced  # R reads barman in full at once
+
+
+def test_stopped_receive_wal_shows_in_the_next_refresh(lab, lab_config):
+    async def go():
+        async with tiered(lab_config) as c:
+            before = await c.panel("wal")
+            lab.stop_receive_wal()
+            await asyncio.sleep(2.1)  # past the 2 s in which panels refreshed together share a read
+            try:
+                after = await c.panel("wal")
+            finally:
+                lab.start_receive_wal()
+            return before, after
+
+    before, after = asyncio.run(go())
+    assert row(before, "annex").status is Status.OK
+    annex = row(after, "annex")
+    assert annex.status is Status.CRITICAL and "receive-wal not running" in annex.summary
+    assert row(after, "aws").status is Status.OK
+
+
+def test_killed_tunnel_shows_the_offsite_slot_inactive_in_the_next_refresh(lab, lab_config):
+    async def go():
+        async with tiered(lab_config) as c:
+            await c.panel("wal")
+            lab.kill_tunnel()
+            try:
+                for _ in range(30):  # the walsender notices the dead connection within seconds
+                    after = await c.panel("wal")
+                    if row(after, "aws").status is Status.CRITICAL:
+                        return after
+                    await asyncio.sleep(1)
+                return after
+            finally:
+                lab.start_tunnel()
+
+    after = asyncio.run(go())
+    aws = row(after, "aws")
+    assert aws.status is Status.CRITICAL and "replication slot barman_aws inactive" in aws.summary
+    assert next(s for s in after.facts["slots"] if s["name"] == "barman_aws")["active"] is False
+
+
+def test_a_backup_started_elsewhere_is_seen_at_once_not_at_the_next_full_read(lab, lab_config):
+    async def go():
+        async with tiered(lab_config) as c:
+            await c.panel("barman")
+            read_at = full_reads(c)
+            backup = subprocess.Popen(
+                ["docker", "-H", lab.docker_host, "exec", BARMAN_CONTAINER, "barman", "backup", "--bwlimit", "2000"]
+                + [BARMAN_SERVER],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                for _ in range(30):
+                    seen = await c.panel("barman")
+                    if seen.facts.get("backup_running"):
+                        return seen, full_reads(c) != read_at
+                    await asyncio.sleep(1)
+                return seen, False
+            finally:
+                backup.wait(timeout=300)
+
+    seen, reread = asyncio.run(go())
+    assert seen.facts["backup_running"] is True and reread
