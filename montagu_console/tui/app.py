@@ -65,6 +65,7 @@ from .widgets.header import StatusHeader
 PERIOD_STEPS = (1, 2, 3, 5, 10, 15, 30, 60, 120, 300, 600)  # seconds; + and - move along these
 LAG_SAMPLES = 60
 CLOSE_TIMEOUT = 5.0
+AGES_TICK_SECONDS = 5.0  # ages and STALE are re-drawn this often between polls (each redraw costs CPU)
 
 
 def worker_error(error: BaseException | None) -> str:
@@ -143,7 +144,7 @@ class MontaguApp(App[None]):
         )
         self.update_views()
         self.poller.start()
-        self.set_interval(1.0, self.update_views, name="ages")
+        self.set_interval(AGES_TICK_SECONDS, self.update_views, name="ages")
         self.operator.reattach()
 
     async def on_unmount(self) -> None:
