@@ -27,7 +27,16 @@ from . import (
     writer,
 )
 from .handle import Lab
-from .layout import DEFAULT_LAB_DIR, LAB_VERSION, MARKER, MAX_SOCKET_PATH, RECOVER_VOLUME, LabPorts, Layout
+from .layout import (
+    DEFAULT_LAB_DIR,
+    DEFAULT_WAL_SEGSIZE_MB,
+    LAB_VERSION,
+    MARKER,
+    MAX_SOCKET_PATH,
+    RECOVER_VOLUME,
+    LabPorts,
+    Layout,
+)
 from .proc import PACKAGES, LabError, program, run
 from .status import lab_status
 
@@ -56,19 +65,26 @@ class _Phases:
         self.log(f"lab: {name} ({seconds:.1f} s)")
 
 
-def lab_up(lab_dir: Path = DEFAULT_LAB_DIR, *, log: Log = print_to_stderr, ports: LabPorts | None = None) -> Path:
+def lab_up(
+    lab_dir: Path = DEFAULT_LAB_DIR,
+    *,
+    log: Log = print_to_stderr,
+    ports: LabPorts | None = None,
+    wal_segsize_mb: int = DEFAULT_WAL_SEGSIZE_MB,
+) -> Path:
     """Build the lab in ``lab_dir`` (or reuse a healthy running one) and return its config.yml path.
 
     The lab ends with the writer inserting into api_access_log every WRITER_SECONDS (restarted
     on reuse if it had stopped).
 
     A rebuild first stops whatever the lab had left running there and wipes ``lab_dir`` except
-    ``cache/``. Two labs can run at once with different ``lab_dir`` and ``ports``. If a step
+    ``cache/``. Two labs can run at once with different ``lab_dir`` and ``ports``.
+    ``wal_segsize_mb`` is the primary's WAL segment size (a lab of another size is rebuilt). If a step
     fails, what was started so far keeps running for inspection; ``lab_down`` stops it.
     """
     require_root()
     started = time.monotonic()
-    lab = Lab(Path(lab_dir), ports or LabPorts())
+    lab = Lab(Path(lab_dir), ports or LabPorts(), wal_segsize_mb=wal_segsize_mb)
     if _reusable(lab):
         writer.start(lab, WRITER_SECONDS)
         log(f"lab: reusing the running lab in {lab.lab_dir} ({time.monotonic() - started:.1f} s)")
@@ -195,6 +211,7 @@ def _reusable(lab: Lab) -> bool:
     same = (
         recorded
         and (recorded["ports"], recorded["venv"]) == (lab.ports, lab.venv)
+        and recorded["wal_segsize_mb"] == lab.wal_segsize_mb
         and Layout.load_version(lab.lab_dir) == LAB_VERSION
     )
     if not same or not lab.config_path.exists() or any(b.cron_paused.exists() for b in lab.barman_sites):

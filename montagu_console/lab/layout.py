@@ -43,6 +43,7 @@ BARMAN_CRON_INTERVAL = 10
 MARKER = ".montagu-lab"  # a directory holding this file may be wiped by lab_up
 # lab.json's "version": lab_up rebuilds (rather than reuses) a running lab of another version
 LAB_VERSION = 2  # 2: the off-site barman, its tunnel and host, both slots
+DEFAULT_WAL_SEGSIZE_MB = 16  # PostgreSQL's own default
 
 # unix socket paths must fit in sockaddr_un.sun_path (108 bytes including the NUL)
 MAX_SOCKET_PATH = 107
@@ -140,6 +141,8 @@ class Layout:
     ports: LabPorts = field(default_factory=LabPorts)
     venv: Path = field(default_factory=lambda: Path(sys.prefix))
     python: Path = field(default_factory=lambda: Path(sys.executable))
+    # the primary's WAL segment size (initdb --wal-segsize); the grown lab for benchmarks uses 1
+    wal_segsize_mb: int = DEFAULT_WAL_SEGSIZE_MB
 
     # fixed names, a contract with config.yml and the real estate
     pg_user: ClassVar[str] = PG_USER
@@ -562,6 +565,7 @@ class Layout:
             "ports": vars(self.ports).copy(),
             "venv": str(self.venv),
             "python": str(self.python),
+            "wal_segsize_mb": self.wal_segsize_mb,
             "docker_host": self.docker_host,
             "users": {
                 "postgres": self.pg_user,
@@ -604,4 +608,5 @@ class Layout:
             "ports": LabPorts(**data["ports"]),
             "venv": Path(data["venv"]),
             "python": Path(data["python"]),
+            "wal_segsize_mb": int(data.get("wal_segsize_mb", DEFAULT_WAL_SEGSIZE_MB)),
         }

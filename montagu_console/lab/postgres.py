@@ -117,6 +117,7 @@ def create_primary(lab: Layout) -> dict[str, str]:
             "-E",
             "UTF8",
             "--locale=C.UTF-8",
+            f"--wal-segsize={lab.wal_segsize_mb}",
         ],
         user=lab.pg_user,
         timeout=120,
