@@ -126,7 +126,9 @@ def test_tunnel_user_may_only_forward_to_the_primary(lab) -> None:
     shell = subprocess.run([*base, f"{lab.tunnel_user}@127.0.0.1", "id"], capture_output=True, text=True, timeout=30)
     assert shell.returncode != 0 and "uid=" not in shell.stdout
     # a forward to the starport's own sshd (not the primary) is refused by the server
-    port = lab.tunnel_port + 100
+    with socket.socket() as probe:  # a port nothing listens on (another lab may hold nearby ones)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     other = subprocess.Popen(
         [*base, "-N", "-L", f"127.0.0.1:{port}:127.0.0.1:{lab.ssh_port}", f"{lab.tunnel_user}@127.0.0.1"],
         stderr=subprocess.PIPE,
