@@ -42,18 +42,21 @@ Match User {user}
 """
 
 
-def ssh_argv(lab: Layout) -> list[str]:
-    """The ssh client command (without the destination) that logs in to the lab sshd."""
+def ssh_argv(
+    lab: Layout, *, port: int | None = None, key: Path | None = None, known_hosts: Path | None = None
+) -> list[str]:
+    """The ssh client command (without the destination) that logs in to a lab sshd: the starport's
+    by default, or the one on ``port`` with ``key`` and ``known_hosts``; host keys checked."""
     return [
         "ssh",
         "-F",
         "/dev/null",
         "-p",
-        str(lab.ssh_port),
+        str(port or lab.ssh_port),
         "-i",
-        str(lab.client_key),
+        str(key or lab.client_key),
         "-o",
-        f"UserKnownHostsFile={lab.known_hosts}",
+        f"UserKnownHostsFile={known_hosts or lab.known_hosts}",
         "-o",
         "GlobalKnownHostsFile=/dev/null",
         "-o",

@@ -7,6 +7,7 @@ primary only through 127.0.0.1:<tunnel>. Like the real one, nothing restarts it 
 
 from __future__ import annotations
 
+from . import sshd
 from .layout import Layout
 from .postgres import is_ready
 from .proc import LabError, pid_running, program, read_pid, spawn, stop_pid, wait_for
@@ -19,25 +20,8 @@ def argv(lab: Layout) -> list[str]:
     """The tunnel's ssh command line (its key path is the marker of its process)."""
     return [
         program("ssh"),
-        "-F",
-        "/dev/null",
+        *sshd.ssh_argv(lab, key=lab.tunnel_key)[1:],
         "-N",
-        "-p",
-        str(lab.ssh_port),
-        "-i",
-        str(lab.tunnel_key),
-        "-o",
-        f"UserKnownHostsFile={lab.known_hosts}",
-        "-o",
-        "GlobalKnownHostsFile=/dev/null",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        "ConnectTimeout=5",
         "-o",
         "ExitOnForwardFailure=yes",
         "-o",

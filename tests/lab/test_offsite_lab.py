@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from montagu_console.lab import lab_status
-from montagu_console.lab.sshd import listening
+from montagu_console.lab.sshd import listening, ssh_argv
 from tests.conftest import wait_for
 
 pytestmark = [
@@ -43,25 +43,7 @@ def aws_login(lab, command: str) -> subprocess.CompletedProcess:
     """``command`` on the off-site host over its sshd, with the key and known_hosts of the config."""
     return subprocess.run(
         [
-            "ssh",
-            "-F",
-            "/dev/null",
-            "-p",
-            str(lab.aws_ssh_port),
-            "-i",
-            str(lab.client_key),
-            "-o",
-            f"UserKnownHostsFile={lab.aws_known_hosts}",
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "ConnectTimeout=5",
+            *ssh_argv(lab, port=lab.aws_ssh_port, known_hosts=lab.aws_known_hosts),
             f"{lab.aws_user}@127.0.0.1",
             command,
         ],
