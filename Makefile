@@ -47,11 +47,14 @@ lint: venv
 	$(BIN)/lint-imports || status=1; \
 	exit $$status
 
+# probe_cost.py brings up the bench lab (a second lab, 1 MB WAL segments), grows it in stages
+# and measures at each (2 x 4 windows of 2 minutes per stage): about an hour
 bench: venv
 	$(BIN)/montagu-console lab up >/dev/null
 	$(BIN)/python bench/check_vs_barman.py
 	$(BIN)/python bench/action_overhead.py
 	$(BIN)/python bench/tui_startup.py
+	$(BIN)/python bench/probe_cost.py --stages 1:500,5:500,5:5000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
