@@ -55,6 +55,7 @@ bench: venv
 	$(BIN)/python bench/action_overhead.py
 	$(BIN)/python bench/tui_startup.py
 	$(BIN)/python bench/probe_cost.py --stages 1:500,5:500,5:5000
+	$(BIN)/montagu-console lab down --dir "$${MONTAGU_BENCH_LAB_DIR:-/srv/montagu-lab-bench}"  # its ports and disk are not the tests'
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -29,7 +29,8 @@ from .layout import BARMAN_SERVER, BarmanSite, LabPorts
 from .proc import LabError, wait_for
 
 BENCH_LAB_DIR = Path(os.environ.get("MONTAGU_BENCH_LAB_DIR", "/srv/montagu-lab-bench"))
-BENCH_PORTS = LabPorts(primary=55532, science=55533, replay=55534, ssh=2322, tunnel=55535, aws_ssh=2323)
+# apart from the shared lab (55432.., 2222) and the smoke test's lab (56432.., 2322): both may run beside it
+BENCH_PORTS = LabPorts(primary=55532, science=55533, replay=55534, ssh=2522, tunnel=55535, aws_ssh=2523)
 BENCH_WAL_SEGSIZE_MB = 1
 WAL_NAME = re.compile(r"^[0-9A-F]{24}$")
 SWITCH_BATCH = 250  # segments switched per psql call
