@@ -128,9 +128,13 @@ def grow(lab: Lab, backups: int, wals: int, log: Log = print_to_stderr) -> dict[
     _check_disk(lab, now, backups, wals)
     timings = {"backups": 0.0, "wals": 0.0}
     started = time.monotonic()
-    for n in range(now.backups, backups):
+    have = now.backups
+    while have < backups:
+        # a backup's id is its start time to the second: two in one second would be one
+        time.sleep(1.1)
         barman_setup.first_backup(lab, site)
-        log(f"grow: backup {n + 1} of {backups} done ({time.monotonic() - started:.0f} s)")
+        have = count_backups(lab, site)
+        log(f"grow: {have} of {backups} backups done ({time.monotonic() - started:.0f} s)")
     timings["backups"] = round(time.monotonic() - started, 1)
     started = time.monotonic()
     have = count_wals(site)
