@@ -203,10 +203,7 @@ async def probe_wal(ctx: ProbeContext, b: BarmanConfig) -> WalFacts:
     receive = checks.get("receive wal running")
     if receive is None:
         raise ProbeError("barman check: no 'receive-wal running' check (is streaming_archiver on?)")
-    try:
-        repl = bj.parse_replication_status(repl_r.stdout, b.server, slot)
-    except ProbeError:
-        repl = {"server_lsn": None, "client": None}  # PostgreSQL unreachable: the check shows why
+    repl = _replication(repl_r.stdout, b.server, slot)
     diag = bj.parse_diagnose(diag_r.stdout, b.server)
     client = repl["client"]
     diag_slot = diag["slot"] if diag["slot"] and diag["slot"]["name"] == slot else None
@@ -238,6 +235,15 @@ async def probe_wal(ctx: ProbeContext, b: BarmanConfig) -> WalFacts:
     )
 
 
+def _replication(text: str, server: str, slot: str) -> dict:
+    """barman replication-status for ``slot``; nothing known when barman could not reach
+    PostgreSQL (its check says why)."""
+    try:
+        return bj.parse_replication_status(text, server, slot)
+    except ProbeError:
+        return {"server_lsn": None, "client": None}
+
+
 async def _from_primary(
     ctx: ProbeContext, slot: str, active: bool | None, lag: int | None
 ) -> tuple[bool | None, int | None]:
@@ -260,10 +266,8 @@ async def _tiered_wal(ctx: ProbeContext, b: BarmanConfig, t: Tier, slot: str) ->
     details from its last full read (at most FULL_EVERY_SECONDS old)."""
     seen = await signals(ctx, b, t)
     full = await full_read(ctx, b, t)
-    try:
-        repl = bj.parse_replication_status(full[("-f", "json", "replication-status", b.server)].stdout, b.server, slot)
-    except (ProbeError, KeyError):
-        repl = {"server_lsn": None, "client": None}
+    read = full.get(("-f", "json", "replication-status", b.server))
+    repl = _replication(read.stdout if read else "", b.server, slot)
     client = repl["client"]
     flush_lsn = client.get("flush_lsn") if client else None
     current, flushed = bj.lsn_to_int(repl["server_lsn"]), bj.lsn_to_int(flush_lsn)

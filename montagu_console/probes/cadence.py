@@ -17,6 +17,8 @@ that lives where barman runs (no process started, no ``docker exec``, no SSH ses
     checks and hints, backup list,        replication-status (in the agent: its imports   at once when a cheap
     retention, sizes, streaming state     stay warm)                                      signal changes, and on R
 
+Without ``primary`` the slot's state and the lag come from barman's replication-status of the last
+full read instead (at most FULL_EVERY_SECONDS old); receive-wal and the archive stay per refresh.
 ``check`` (one shot) reads everything in full, with barman's ``diagnose`` as before.
 """
 
