@@ -419,6 +419,11 @@ class HoursThresholds(_Copyable):
 
 
 @dataclass(frozen=True, config=_MODEL)
+class NightlyThresholds(HoursThresholds):
+    proof_max_age_hours: Positive = 50  # no passed proof of the copy in this long is a WARNING
+
+
+@dataclass(frozen=True, config=_MODEL)
 class NightlyConfig(_Copyable):
     host: HostRef
     volume: Name | None = None
@@ -429,8 +434,8 @@ class NightlyConfig(_Copyable):
     mount: AbsPath = "/nightly"
     replay: ReplayConfig = dataclasses.field(default_factory=ReplayConfig)
     ship_command: Argv = ("bb8", "backup")
-    thresholds: HoursThresholds = dataclasses.field(default_factory=HoursThresholds)
-    _lift = _lift_thresholds(HoursThresholds)
+    thresholds: NightlyThresholds = dataclasses.field(default_factory=NightlyThresholds)
+    _lift = _lift_thresholds(NightlyThresholds)
 
     @model_validator(mode="after")
     def _one_place(self) -> NightlyConfig:
@@ -517,6 +522,23 @@ class ScienceConfig(_Copyable):
 
 
 @dataclass(frozen=True, config=_MODEL)
+class HistoryConfig(_Copyable):
+    """The history database (``state_dir/history.sqlite3``)."""
+
+    retention_days: Annotated[Int, _bounded(1, 36500, "a number of days")] = 400
+    panel_every_seconds: Annotated[Num, _bounded(0, 86400, "a number of seconds")] = 60  # and on every change
+
+
+@dataclass(frozen=True, config=_MODEL)
+class PitrConfig(_Copyable):
+    """Point-in-time recovery: a scratch copy on the nightly's host, never the nightly copy or science."""
+
+    volume: Name = "montagu_pitr_volume"
+    keep_minutes: Annotated[Int, _bounded(1, 7 * 24 * 60, "a number of minutes")] = 120
+    port: Port = 15433  # the scratch database's port on that host, for the operator's psql
+
+
+@dataclass(frozen=True, config=_MODEL)
 class Timeouts(_Copyable):
     connect_seconds: Timeout = 5.0  # SSH connect / Docker ping
     command_seconds: Timeout = 30.0  # any one command or file read on a host
@@ -562,6 +584,8 @@ class Config(_Copyable):
     notify: NotifyUrl | None = None
     timeouts: Timeouts = dataclasses.field(default_factory=Timeouts)
     keys: dict[str, Str] = dataclasses.field(default_factory=dict)
+    history: HistoryConfig = dataclasses.field(default_factory=HistoryConfig)
+    pitr: PitrConfig = dataclasses.field(default_factory=PitrConfig)
 
     @field_validator("hosts", mode="after")
     @classmethod
@@ -599,6 +623,15 @@ class Config(_Copyable):
                     f"must not be barman's home {_got(home)}, a parent of it or inside it, got {_got(mount)}",
                     at="mount",
                 )
+        return v
+
+    @field_validator("pitr", mode="after")
+    @classmethod
+    def _pitr_apart(cls, v: PitrConfig, info: ValidationInfo) -> PitrConfig:
+        nightly, science = info.data.get("nightly"), info.data.get("science")
+        taken = {getattr(nightly, "volume", None): "nightly.volume", getattr(science, "volume", None): "science.volume"}
+        if v.volume in taken:
+            raise _bad(f"must be a scratch volume of its own, got {_got(v.volume)} ({taken[v.volume]})", at="volume")
         return v
 
     @model_validator(mode="after")

@@ -402,3 +402,18 @@ def test_host_connect_timeout_port_and_key_paths(tmp_path, monkeypatch):
     assert science.port is None and science.name == "science"
     assert science.key_file == str(tmp_path / "etc" / "keys" / "id")
     assert science.known_hosts == str(tmp_path / "home" / "kh")
+
+
+def test_history_and_pitr_defaults_and_the_scratch_volume_kept_apart(tmp_path):
+    cfg = load_config(Path(__file__).resolve().parents[2] / "config.example.yml")
+    assert (cfg.history.retention_days, cfg.pitr.keep_minutes, cfg.nightly.thresholds.proof_max_age_hours) == (
+        400,
+        120,
+        50,
+    )
+    text = (Path(__file__).resolve().parents[2] / "config.example.yml").read_text()
+    bad = tmp_path / "config.yml"
+    bad.write_text(text.replace("volume: montagu_pitr_volume", "volume: montagu_db_volume"))
+    with pytest.raises(ConfigError) as e:
+        load_config(bad)
+    assert "pitr.volume: must be a scratch volume of its own" in str(e.value)
