@@ -22,7 +22,7 @@ from .probes.barman import probe_barman, probe_wal
 from .probes.primary import probe_primary
 from .probes.restore import probe_restore
 from .probes.starport import probe_starport
-from .probes.tiered import tiers
+from .probes.tiered import refreshes, tiers
 from .redact import redact
 from .snapshot import PANELS, InstanceResult, PanelResult, Snapshot, Status
 from .text import one_line
@@ -125,10 +125,10 @@ class Collector:
         return Snapshot(checked_at, {r.name: r for r in results})
 
     def read_in_full(self) -> None:
-        """Make every barman's next refresh a full read, sharing nothing read before (the operator
+        """Make the next refresh read every fact in full, sharing nothing read before (the operator
         pressed R)."""
-        for t in tiers(self.ctx):
-            t.refresh.forced = True
+        for refresh in refreshes(self.ctx):
+            refresh.forced = True
         self.ctx.shared.clear()
 
     async def close(self) -> None:

@@ -15,9 +15,18 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import Config
 from ..errors import ConsoleError
+from .cadence import FullRefresh
 
 if TYPE_CHECKING:
     from ..transports import HostPool
+
+
+@dataclass
+class Reading:
+    """One fact read in tiers: its last value and when it is due again."""
+
+    refresh: FullRefresh = field(default_factory=FullRefresh)
+    value: Any = None
 
 
 class ComponentDown(ConsoleError):
@@ -46,3 +55,23 @@ class ProbeContext:
             hit = (time.monotonic(), asyncio.ensure_future(make()))
             self.shared[key] = hit
         return await asyncio.shield(hit[1])
+
+    async def in_tiers(
+        self,
+        key: Any,
+        signature: Any,
+        make: Callable[[], Awaitable[Any]],
+        *,
+        settled: Callable[[Any], bool] = lambda _: True,
+    ) -> Any:
+        """In the tiered mode, ``make()``'s last value while ``signature`` (a cheap signal read this
+        refresh) is unchanged, the value is younger than FULL_EVERY_SECONDS and ``settled`` by it
+        (a restore under way is read every refresh); a one-shot check always calls ``make``. A
+        ``make`` that raises is not remembered: the next refresh tries again."""
+        if not self.tiered:
+            return await make()
+        reading = self.cache.setdefault(("reading", key), Reading())
+        if reading.refresh.due(signature) or not settled(reading.value):
+            reading.value = await make()
+            reading.refresh.done(signature)
+        return reading.value

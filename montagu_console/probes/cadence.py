@@ -13,13 +13,23 @@ that lives where barman runs (no process started, no ``docker exec``, no SSH ses
     last archived WAL and its time        the last line of <home>/<server>/wals/xlog.db   refresh
     backups started or finished           <home>/<server>/base/*/backup.info (names, mtimes)  refresh
     barman's container running            the Docker API (no process in the container)    refresh
+    science's container running           the Docker API (one inspect)                    refresh
     everything else barman says:          barman status, check, list-backup,              FULL_EVERY_SECONDS,
     checks and hints, backup list,        replication-status (in the agent: its imports   at once when a cheap
     retention, sizes, streaming state     stay warm)                                      signal changes, and on R
+    science's log, psql answer, data      docker logs, exec psql, the copy's timestamp    FULL_EVERY_SECONDS, at
+    timestamp (the restore panel)                                                         once when its container
+                                                                                          or a restore run
+                                                                                          changes; every refresh
+                                                                                          while a restore runs
+    the nightly copy, bb8's metadata      the copy's timestamp (Docker API), the targets'  FULL_EVERY_SECONDS, at
+    (the starport panel)                  metadata files                                  once when a nightly
+                                                                                          recover starts or ends
 
 Without ``primary`` the slot's state and the lag come from barman's replication-status of the last
 full read instead (at most FULL_EVERY_SECONDS old); receive-wal and the archive stay per refresh.
-``check`` (one shot) reads everything in full, with barman's ``diagnose`` as before.
+``check`` (one shot) reads everything in full, with barman's ``diagnose`` as before. The readings
+other than barman's go through :meth:`ProbeContext.in_tiers`; ``R`` makes every one of them due.
 """
 
 from __future__ import annotations

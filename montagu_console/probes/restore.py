@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 
 from ..clock import parse_iso, parse_iso_or_none
@@ -17,12 +18,28 @@ WAL_SEGMENT = 16 * 1024 * 1024
 LOG_TAIL = 300
 
 
+SETTLED = ("ready", "idle", "failed")  # phases read at most every FULL_EVERY_SECONDS in the TUI
+
+
 async def probe_restore(ctx: ProbeContext) -> RestoreFacts:
-    """Phase, redo progress and acceptance of the science database, and its last restore."""
+    """Phase, redo progress and acceptance of the science database, and its last restore.
+
+    The container's state and the run records are read every time; in the tiered mode (the TUI)
+    the rest (science's log, its psql answer, the copy's timestamp) only when they changed, while
+    a restore is under way, or every FULL_EVERY_SECONDS (probes.cadence)."""
     cfg = ctx.config.science
     docker = ctx.pool.docker(cfg.host)
     state = await docker.container_state(cfg.container)
     restore_run = last_run(ctx.config.state_dir, ("restore", "drill"))
+    signature = (state, restore_run and (restore_run.get("id"), restore_run.get("state")))
+    facts = await ctx.in_tiers(
+        "restore", signature, lambda: _read(ctx, docker, state, restore_run), settled=lambda f: f.phase in SETTLED
+    )
+    return dataclasses.replace(facts, last_drill=last_drill(ctx.config.state_dir))
+
+
+async def _read(ctx: ProbeContext, docker, state, restore_run) -> RestoreFacts:
+    cfg = ctx.config.science
     running_restore = restore_run is not None and restore_run.get("state") == "running"
     data_from = await _data_restored_from(ctx, docker) if state else None
     if state is None:
@@ -39,7 +56,6 @@ async def probe_restore(ctx: ProbeContext) -> RestoreFacts:
             _run_failed(restore_run),
             None,
             None,
-            last_drill=last_drill(ctx.config.state_dir),
         )
     log = await docker.container_logs(cfg.container, tail=LOG_TAIL)
     progress = parse_startup(log)
@@ -72,7 +88,6 @@ async def probe_restore(ctx: ProbeContext) -> RestoreFacts:
         redo_lsn=progress.current_lsn or progress.redo_done_lsn,
         target_lsn=target,
         log_tail=tuple(one_line(line) for line in log.splitlines()[-40:]),
-        last_drill=last_drill(ctx.config.state_dir),
     )
 
 

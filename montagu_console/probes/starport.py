@@ -16,6 +16,7 @@ from ..snapshot import StarportFacts, StarportTarget
 from ..text import clean_json, one_line
 from ..transports.base import FileMissing
 from . import ProbeContext
+from .runs_state import last_run
 
 SHOWN = 60  # characters of an unreadable file quoted in a panel's reason
 
@@ -81,7 +82,16 @@ async def probe_target(ctx: ProbeContext, name: str) -> StarportTarget:
 
 
 async def probe_starport(ctx: ProbeContext) -> StarportFacts:
-    """The nightly copy and every configured starport target, read concurrently."""
+    """The nightly copy and every configured starport target, read concurrently.
+
+    In the tiered mode (the TUI) they are read again only when a nightly recover starts or ends,
+    or every FULL_EVERY_SECONDS (probes.cadence): the copy changes once a night."""
+    nightly_run = last_run(ctx.config.state_dir, ("nightly-recover",))
+    signature = nightly_run and (nightly_run.get("id"), nightly_run.get("state"))
+    return await ctx.in_tiers("starport", signature, lambda: _read(ctx))
+
+
+async def _read(ctx: ProbeContext) -> StarportFacts:
     (restored_at, error), *targets = await asyncio.gather(
         probe_nightly(ctx), *(probe_target(ctx, t) for t in ctx.config.starport.targets)
     )

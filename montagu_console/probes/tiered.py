@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from ..config import BarmanConfig
 from ..transports.agent import Agent, agent_argv
 from ..transports.base import CommandResult
-from . import ProbeContext
+from . import ProbeContext, Reading
 from .cadence import FullRefresh
 from .signals import Signals, read_signals
 
@@ -49,6 +49,11 @@ def tier(ctx: ProbeContext, b: BarmanConfig) -> Tier | None:
 def tiers(ctx: ProbeContext) -> list[Tier]:
     """Every tier made so far (to force a full read, to share an agent, to close them)."""
     return [v for v in ctx.cache.values() if isinstance(v, Tier)]
+
+
+def refreshes(ctx: ProbeContext) -> list[FullRefresh]:
+    """The due-times of every fact read in tiers (barman's full reads and the other readings)."""
+    return [v.refresh for v in ctx.cache.values() if isinstance(v, Tier | Reading)]
 
 
 def agent_for(ctx: ProbeContext, host: str, argv: tuple[str, ...]) -> Tier | None:

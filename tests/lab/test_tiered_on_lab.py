@@ -122,3 +122,36 @@ def test_a_backup_started_elsewhere_is_seen_at_once_not_at_the_next_full_read(la
 
     seen, reread = asyncio.run(go())
     assert seen.facts["backup_running"] is True and reread
+
+
+def test_between_full_reads_science_and_the_starport_cost_one_docker_inspect_and_a_stop_shows_at_once(lab, lab_config):
+    """The restore and starport panels read science's log, psql and the copy only when due; a
+    stopped science container still shows in the very next refresh."""
+
+    async def go():
+        async with tiered(lab_config) as c:
+            await c.snapshot(("restore", "starport"))
+            calls: list[str] = []
+            for endpoint in {id(d): d for d in c.pool._dockers.values()}.values():
+                real = endpoint._call
+
+                async def counted(what, op, *, timeout=None, real=real):
+                    calls.append(what.split()[0])
+                    return await real(what, op, timeout=timeout)
+
+                endpoint._call = counted
+            quiet = await c.snapshot(("restore", "starport"))
+            between = list(calls)
+            lab.stop_science()
+            try:
+                stopped = await c.snapshot(("restore", "starport"))
+            finally:
+                lab.start_science()
+            return quiet, between, stopped
+
+    quiet, between, stopped = asyncio.run(go())
+    assert quiet.panels["restore"].status is Status.OK, quiet.panels["restore"].summary
+    assert quiet.panels["starport"].status is Status.OK, quiet.panels["starport"].summary
+    assert between == ["inspect"], between  # science's state only: no logs, exec, archive or volume listing
+    assert stopped.panels["restore"].status is Status.CRITICAL, stopped.panels["restore"].summary
+    assert stopped.panels["restore"].facts["phase"] != "ready"

@@ -1,5 +1,7 @@
 """When barman's full commands are due in the TUI's tiered probes."""
 
+import pytest
+
 from montagu_console.probes.cadence import FULL_EVERY_SECONDS, FullRefresh
 from montagu_console.probes.signals import parse_xlogdb_tail
 
@@ -30,3 +32,26 @@ def test_the_wal_catalog_tail_gives_the_newest_archived_segment():
     assert name == "000000010000000000000008" and at is not None and at.year == 2026
     assert parse_xlogdb_tail(b"") == (None, None)
     assert parse_xlogdb_tail(b"x\ngarbage line\n") == (None, None)
+
+
+async def test_a_reading_in_tiers_is_reused_until_its_signal_changes_or_it_is_unsettled():
+    from montagu_console.probes import ProbeContext
+
+    calls: list[int] = []
+
+    async def make() -> int:
+        calls.append(len(calls))
+        if len(calls) == 4:
+            raise RuntimeError("host gone")
+        return len(calls)
+
+    ctx = ProbeContext(config=None, pool=None, tiered=True)  # type: ignore[arg-type]
+    assert await ctx.in_tiers("k", "up", make) == 1
+    assert await ctx.in_tiers("k", "up", make) == 1  # same signal, fresh: reused
+    assert await ctx.in_tiers("k", "restarted", make) == 2  # the signal changed
+    assert await ctx.in_tiers("k", "restarted", make, settled=lambda v: v != 2) == 3  # under way: read again
+    with pytest.raises(RuntimeError):
+        await ctx.in_tiers("k", "again", make)
+    assert await ctx.in_tiers("k", "again", make) == 5  # a failed read is not remembered
+    one_shot = ProbeContext(config=None, pool=None)  # type: ignore[arg-type]
+    assert [await one_shot.in_tiers("k", "up", make) for _ in range(2)] == [6, 7]  # check reads every time
