@@ -10,10 +10,11 @@ For the same window at the same 10 s period, one after the other and repeated:
 * exporter: prometheus-barman-exporter 1.0.10 inside each barman container
   (``-c 10``: it collects every 10 s after the last collection), scraped every 10 s.
 
-Measured per window: CPU-seconds inside barman-montagu and barman-aws (their cgroup's
+Measured per window: CPU-seconds inside barman-montagu, barman-aws and science's montagu-db (their cgroup's
 ``cpuacct.usage``, or ``cpu.stat`` usage_usec on cgroup v2: every process docker exec starts
 in them included), the lab's docker engine (dockerd, containerd, the shims' own time; runc is
-not counted), barman-aws's host sshd (the sessions and what they run), and the driver's own
+not counted; "annex" adds it to barman-montagu, as both run there on the real estate),
+barman-aws's host sshd (the sessions and what they run), and the driver's own
 process tree (the console, or the loop running the commands / scraping). barman's own cron loop
 is paused in both containers for every window, and the baseline window is subtracted from the
 container, engine and sshd figures.
@@ -55,6 +56,7 @@ from check_vs_barman import _barmans, _ssh, raw_commands, timed
 
 from montagu_console.lab.grow import BENCH_LAB_DIR, bench_lab_up, grow, size
 from montagu_console.lab.handle import Lab
+from montagu_console.lab.layout import SCIENCE_CONTAINER
 
 CONSOLE = str(Path(sys.executable).with_name("montagu-console"))
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -118,9 +120,9 @@ class Meter:
     def __init__(self, lab: Lab):
         self.lab = lab
         self.cgroups = {}
-        for site in lab.barman_sites:
-            pid = int(lab.docker("inspect", "-f", "{{.State.Pid}}", site.container).stdout)
-            self.cgroups[site.container] = _cgroup_file(pid)
+        for container in (*(site.container for site in lab.barman_sites), SCIENCE_CONTAINER):
+            pid = int(lab.docker("inspect", "-f", "{{.State.Pid}}", container).stdout)
+            self.cgroups[container] = _cgroup_file(pid)
         self.dockerd = int(lab.docker_pidfile.read_text())
         self.sshd_aws = int(lab.aws_sshd.pidfile.read_text())
         self.shim_tag = f"{lab.docker_exec_root}/containerd/containerd.sock"
@@ -132,6 +134,7 @@ class Meter:
         out["docker engine"] = _tree(table, [self.dockerd]) + shims
         out["sshd-aws"] = _tree(table, [self.sshd_aws])
         out["driver"] = _tree(table, [driver]) if driver else 0.0
+        out["annex"] = out["barman-montagu"] + out["docker engine"]  # the host of both, on the real estate
         return out
 
 
@@ -333,7 +336,7 @@ def summary(result: dict) -> dict:
 
 
 def print_summary(label: str, s: dict, raw_all_count: int) -> None:
-    cols = ["barman-montagu", "barman-aws", "docker engine", "sshd-aws"]
+    cols = ["barman-montagu", "docker engine", "annex", "barman-aws", "sshd-aws", SCIENCE_CONTAINER]
     print(f"\n### {label}\n")
     print("| CPU-s per minute (net of baseline) | " + " | ".join(cols) + " | driver, % of one core |")
     print("| --- |" + " --- |" * (len(cols) + 1))
