@@ -529,11 +529,17 @@ class HistoryConfig(_Copyable):
     panel_every_seconds: Annotated[Num, _bounded(0, 86400, "a number of seconds")] = 60  # and on every change
 
 
+def _within(path: str, top: str) -> bool:
+    """Whether ``path`` is ``top`` or lies below it (both absolute)."""
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
 @dataclass(frozen=True, config=_MODEL)
 class PitrConfig(_Copyable):
     """Point-in-time recovery: a scratch copy on the nightly's host, never the nightly copy or science."""
 
     volume: Name = "montagu_pitr_volume"
+    mount: AbsPath = "/pitr"  # where barman's container mounts that volume (barman recovers into it)
     keep_minutes: Annotated[Int, _bounded(1, 7 * 24 * 60, "a number of minutes")] = 120
     port: Port = 15433  # the scratch database's port on that host, for the operator's psql
 
@@ -632,6 +638,14 @@ class Config(_Copyable):
         taken = {getattr(nightly, "volume", None): "nightly.volume", getattr(science, "volume", None): "science.volume"}
         if v.volume in taken:
             raise _bad(f"must be a scratch volume of its own, got {_got(v.volume)} ({taken[v.volume]})", at="volume")
+        barmans = info.data.get("barmans")
+        kept = {getattr(nightly, "mount", None): "nightly.mount", barmans[0].home if barmans else None: "barman's home"}
+        for path, what in kept.items():
+            if path and (_within(v.mount, path) or _within(path, v.mount)):
+                raise _bad(
+                    f"must be apart from {what} {_got(path)} (not it, a parent or inside it), got {_got(v.mount)}",
+                    at="mount",
+                )
         return v
 
     @model_validator(mode="after")

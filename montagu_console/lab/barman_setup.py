@@ -21,6 +21,8 @@ from .layout import (
     DB_NAME,
     NIGHTLY_VOLUME,
     PG_BIN,
+    PITR_MOUNT,
+    PITR_VOLUME,
     RECOVER_VOLUME,
     RETENTION_POLICY,
     BarmanSite,
@@ -97,12 +99,17 @@ def write_config(lab: Layout, passwords: dict[str, str], site: BarmanSite | None
 
 def start_container(lab: Layout, site: BarmanSite | None = None) -> None:
     """Run the site's container of the barman image: the cron loop (its own pause file and lock),
-    host networking, its files; the annex's also mounts the two nightly volumes."""
+    host networking, its files; the annex's also mounts the two nightly volumes and the PITR
+    scratch volume."""
     site = _site(lab, site)
     path = f"{lab.venv}/bin:{PG_BIN}:/usr/local/bin:/usr/bin:/bin"
     volumes = []
     if site.name == "annex":
-        volumes = ["-v", f"{NIGHTLY_VOLUME}:/nightly", "-v", f"{RECOVER_VOLUME}:/recover"]
+        volumes = [
+            *("-v", f"{NIGHTLY_VOLUME}:/nightly"),
+            *("-v", f"{RECOVER_VOLUME}:/recover"),
+            *("-v", f"{PITR_VOLUME}:{PITR_MOUNT}"),
+        ]
     docker(
         lab,
         f"start {site.container}",

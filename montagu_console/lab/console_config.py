@@ -18,6 +18,8 @@ from .layout import (
     DB_NAME,
     DB_SUPERUSER,
     NIGHTLY_VOLUME,
+    PITR_MOUNT,
+    PITR_VOLUME,
     POSTGRES_IMAGE,
     RECOVER_VOLUME,
     SCIENCE_CONTAINER,
@@ -90,7 +92,7 @@ nightly:
   profile: {profile}
   mount: {nightly_mount}                  # where barman-montagu mounts that volume
   # barman-replay-wal: the lab's postgres image, started as root like montagu-db (it hands
-  # /pgdata to labpg), with the host's programs mounted
+  # /pgdata to labpg), with the host's programs mounted; it listens on $PGPORT from env
   replay:
     image: {postgres_image}
     command: {replay_command}
@@ -101,6 +103,11 @@ nightly:
     mounts: {replay_mounts}
     env: {replay_env}
   ship_command: {ship_command}
+# point-in-time recovery: barman-montagu mounts the scratch volume at {pitr_mount}
+pitr:
+  volume: {pitr_volume}
+  mount: {pitr_mount}
+  port: {pitr_port}
 starport:
   host: starport
   path: ~/starport
@@ -148,7 +155,7 @@ def primary_command(lab: Layout) -> list[str]:
 def render(lab: Layout, profile: str = "bb8") -> str:
     """The config text for ``profile`` (``bb8`` or ``privateer``)."""
     port = lab.replay_port
-    ready = f"psql -h /tmp -p {port} -U {DB_SUPERUSER} -d {DB_NAME} -Atc 'select pg_is_in_recovery()' | grep -qx f"
+    ready = f"psql -h /tmp -U {DB_SUPERUSER} -d {DB_NAME} -Atc 'select pg_is_in_recovery()' | grep -qx f"
     mounts = host_mounts()
     if profile == "bb8":
         volume, mount = NIGHTLY_VOLUME, "/nightly"
@@ -187,12 +194,15 @@ def render(lab: Layout, profile: str = "bb8") -> str:
         timestamp_file=TIMESTAMP_FILE,
         nightly_mount=mount,
         postgres_image=POSTGRES_IMAGE,
-        replay_command=_yaml(pg_container.postgres_command(port)),
+        replay_command=_yaml(pg_container.postgres_command("$PGPORT")),  # PGPORT: replay_env
         ready_command=_yaml(["sh", "-c", ready]),
         replay_timeout=REPLAY_TIMEOUT,
         replay_mounts=_yaml([mounts[i + 1] for i in range(0, len(mounts), 2)]),
         replay_env=_yaml(pg_container.environment(port)),
         ship_command=_yaml([str(lab.bb8_annex), "backup"]),
+        pitr_volume=PITR_VOLUME,
+        pitr_mount=PITR_MOUNT,
+        pitr_port=lab.pitr_port,
         target=STARPORT_TARGET,
         science_container=SCIENCE_CONTAINER,
         science_volume=SCIENCE_VOLUME,

@@ -36,13 +36,15 @@ POSTGRES_IMAGE = "montagu-lab/postgres:host"
 NIGHTLY_VOLUME = "montagu_db_volume"
 RECOVER_VOLUME = "barman_recover"
 SCIENCE_VOLUME = "science_db_volume"
+PITR_VOLUME = "montagu_pitr_volume"  # the point-in-time recovery's scratch copy
+PITR_MOUNT = "/pitr"  # where barman-montagu mounts it
 STARPORT_TARGET = "barman_to_starport"
 RESTORE_TARGET = "main_db_restore"
 TIMESTAMP_FILE = ".barman-last-restore"
 BARMAN_CRON_INTERVAL = 10
 MARKER = ".montagu-lab"  # a directory holding this file may be wiped by lab_up
 # lab.json's "version": lab_up rebuilds (rather than reuses) a running lab of another version
-LAB_VERSION = 2  # 2: the off-site barman, its tunnel and host, both slots
+LAB_VERSION = 3  # 2: the off-site barman, its tunnel and host, both slots; 3: the PITR scratch volume
 DEFAULT_WAL_SEGSIZE_MB = 16  # PostgreSQL's own default
 
 # unix socket paths must fit in sockaddr_un.sun_path (108 bytes including the NUL)
@@ -203,6 +205,11 @@ class Layout:
     @property
     def replay_port(self) -> int:
         return self.ports.replay
+
+    @property
+    def pitr_port(self) -> int:
+        """The PITR scratch copy's port: next to the tunnel's, so each lab (ports) has its own."""
+        return self.ports.tunnel + 1
 
     @property
     def ssh_port(self) -> int:
@@ -584,7 +591,12 @@ class Layout:
                 "replay": REPLAY_CONTAINER,
             },
             "images": {"barman": BARMAN_IMAGE, "postgres": POSTGRES_IMAGE},
-            "volumes": {"nightly": NIGHTLY_VOLUME, "recover": RECOVER_VOLUME, "science": SCIENCE_VOLUME},
+            "volumes": {
+                "nightly": NIGHTLY_VOLUME,
+                "recover": RECOVER_VOLUME,
+                "science": SCIENCE_VOLUME,
+                "pitr": PITR_VOLUME,
+            },
             "paths": paths,
         }
 

@@ -8,8 +8,11 @@ from .layout import DB_NAME, DB_SUPERUSER, PG_BIN, PG_USER, POSTGRES_IMAGE, Layo
 from .proc import wait_for
 
 
-def postgres_command(port: int, data_dir: str = "/pgdata") -> list[str]:
+def postgres_command(port: int | str, data_dir: str = "/pgdata") -> list[str]:
     """The container command: as root, hand ``data_dir`` to labpg, then exec postgres as labpg.
+
+    ``port`` may be ``"$PGPORT"``: the port is then the container's environment's (the console's
+    replay config, so a point-in-time recovery's copy can listen on a port of its own).
 
     Like the real montagu-db image (its entrypoint starts as root and gives PGDATA to postgres),
     so data restored by bb8 or privateer (written by root) just works.
