@@ -29,9 +29,12 @@ from montagu_console.errors import TransportError
 from montagu_console.text import MAX_FILE_BYTES, MAX_OUTPUT_BYTES, one_line
 from montagu_console.transports.base import CommandResult, FileMissing, decode_output, file_text
 
-# paramiko's transport thread logs tracebacks when a connect is abandoned; with no handler at
-# all, Python would print them to stderr, over the console's screen.
-logging.getLogger("paramiko").addHandler(logging.NullHandler())
+# paramiko's transport thread logs tracebacks when a connect is abandoned (an interrupted check,
+# a host that never sends its banner). The console reports every SSH failure itself, in one line,
+# so paramiko's records stop here: they reach neither the console's stderr handler nor the screen.
+_paramiko_log = logging.getLogger("paramiko")
+_paramiko_log.addHandler(logging.NullHandler())
+_paramiko_log.propagate = False
 
 T = TypeVar("T")
 
