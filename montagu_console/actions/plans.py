@@ -271,11 +271,12 @@ def env_values(env, names: list[str]) -> list[str]:
     return [f"{name}={values[name]}" for name in names]
 
 
-# The nightly recover's file operations, run in barman's container as ONE constant script: the
-# data (mount, barman's home, the timestamp file's name, the stamp) arrive as positional
-# arguments and are always quoted, so no path can become shell syntax. Before touching anything
-# it checks the mount again where it matters, in the container: absolute, not / and, after
-# symlinks are resolved, neither barman's home, a parent of it nor inside it.
+# The nightly recover's file operations (and the PITR scratch copy's: ``clear`` empties it), run
+# in barman's container as ONE constant script: the data (mount, barman's home, the timestamp
+# file's name, the stamp) arrive as positional arguments and are always quoted, so no path can
+# become shell syntax. Before touching anything it checks the mount again where it matters, in
+# the container: absolute, not / and, after symlinks are resolved, neither barman's home, a
+# parent of it nor inside it.
 #   sh -c SCRIPT sh OP MOUNT BARMAN_HOME TIMESTAMP_FILE [STAMP]
 NIGHTLY_SCRIPT = r"""set -eu
 op=$1 mount=$2 home=$3 stamp_file=$4
@@ -305,6 +306,11 @@ move-up)
         if [ -e "$f" ] || [ -L "$f" ]; then mv -- "$f" ./; fi
     done
     rmdir -- ./dump
+    ;;
+clear)
+    for f in ./* ./.[!.]* ./..?*; do
+        if [ -e "$f" ] || [ -L "$f" ]; then rm -rf -- "$f"; fi
+    done
     ;;
 timestamp)
     tmp="./.$stamp_file.tmp"

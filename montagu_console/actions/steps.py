@@ -271,6 +271,15 @@ class StepRunner:
             raise StepFailed(f"refused: {problem}")
 
     def _replay(self, step: dict) -> None:
+        container = self.start_replay(step)
+        try:
+            self._until_ready(container, step["ready_command"], step["timeout"])
+        finally:
+            self.stop_replay(container)
+
+    def start_replay(self, step: dict, env: dict[str, str] | None = None) -> Any:
+        """Start the replay container of ``step`` (nightly.replay's image and command on the
+        step's volume); ``env`` overrides entries of nightly.replay.env (a PITR's PGPORT)."""
         import docker.errors
 
         client = self._docker(step["host"])
@@ -284,6 +293,9 @@ class StepRunner:
             raise StepFailed(
                 f"nightly.replay.env no longer sets {e.args[0]} (it did when the run was planned)"
             ) from None
+        if env:
+            environment = [e for e in environment if e.split("=", 1)[0] not in env]
+            environment += [f"{key}={value}" for key, value in env.items()]
         try:
             old = client.containers.get(name)
             if old.status == "running":
@@ -292,7 +304,7 @@ class StepRunner:
         except docker.errors.NotFound:
             pass
         try:
-            container = client.containers.run(
+            return client.containers.run(
                 step["image"],
                 step["command"] or None,
                 name=name,
@@ -304,15 +316,17 @@ class StepRunner:
             )
         except docker.errors.DockerException as e:
             raise StepFailed(f"cannot start {name} from {step['image']}: {one_line(str(e))}") from None
+
+    def stop_replay(self, container: Any) -> None:
+        """Stop and remove a replay container, its last log lines kept in the run log; never raises."""
+        import docker.errors
+
         try:
-            self._until_ready(container, step["ready_command"], step["timeout"])
-        finally:
-            try:
-                container.stop(timeout=120)
-                self.write(clean(container.logs(tail=5), limit=5 * MAX_LINE_CHARS))
-                container.remove()
-            except docker.errors.DockerException as e:
-                self.write(f"warning: could not stop/remove {name}: {one_line(str(e))}\n")
+            container.stop(timeout=120)
+            self.write(clean(container.logs(tail=5), limit=5 * MAX_LINE_CHARS))
+            container.remove()
+        except docker.errors.DockerException as e:
+            self.write(f"warning: could not stop/remove {container.name}: {one_line(str(e))}\n")
 
     def _until_ready(self, container: Any, ready_command: list[str], timeout: float) -> None:
         deadline = time.monotonic() + timeout
