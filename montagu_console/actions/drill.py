@@ -12,18 +12,18 @@ import asyncio
 import json
 import re
 import shlex
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..clock import duration, now_iso, parse_iso, seconds_between
-from ..config import Config, parse_expect
+from ..clock import duration, now_iso, seconds_between
+from ..config import Config
 from ..redact import redact, redact_data
 from ..text import clean, clean_data, one_line
-from . import files, plans
+from . import files, plans, verify
 from .progress import tail
 from .runs import Run, RunStore
 from .steps import StepFailed, StepRunner
+from .verify import MAX_VALUE_CHARS
 
 
 def drill_plan(config: Config) -> dict:
@@ -59,30 +59,6 @@ def drill_plan(config: Config) -> dict:
     }
 
 
-def evaluate(expect: str, value: str | None) -> bool:
-    """Whether a verification value meets ``expect`` ("not null" or a numeric comparison)."""
-    parsed = parse_expect(expect)
-    if parsed is None or value is None or value == "":
-        return False
-    op, number = parsed
-    if op == "not null":
-        return True
-    if number is None:
-        return False
-    try:
-        v = float(value)
-    except ValueError:
-        return False
-    return {
-        ">": v > number,
-        ">=": v >= number,
-        "==": v == number,
-        "!=": v != number,
-        "<": v < number,
-        "<=": v <= number,
-    }[op]
-
-
 class DrillRunner(StepRunner):
     """StepRunner with the drill's own step kinds; facts go into run.json under ``drill``."""
 
@@ -113,46 +89,22 @@ class DrillRunner(StepRunner):
             raise StepFailed("preflight: " + "; ".join(facts["problems"]))
 
     def _drill_verify(self, step: dict) -> None:
-        s = self.config.science
-        container = self._container(step)
-        results, failed = [], []
-        for q in s.verify:
-            rc, out = container.exec_run(["psql", "-U", s.db_user, "-d", s.db_name, "-XAtqc", q.sql])
-            text = clean(out, limit=MAX_VALUE_CHARS).strip()
-            value = text if rc == 0 else None
-            passed = evaluate(q.expect, value)
-            results.append(
-                {
-                    "name": q.name,
-                    "sql": q.sql,
-                    "expect": q.expect,
-                    "value": value if rc == 0 else f"error: {one_line(text, limit=200)}",
-                    "passed": passed,
-                }
-            )
-            self.write(f"verify: {q.name}: {value!r} (expect {q.expect}): {'PASS' if passed else 'FAIL'}\n")
-            if not passed:
-                failed.append(q.name)
-        self.remember(verify=results, verified_at=now_iso() if not failed else None)
-        if not s.verify:
-            self.write("verify: no science.verify queries are configured\n")
-        if failed:
-            self.remember(verify_failed=failed)
-            raise StepFailed("verification failed: " + ", ".join(failed))
+        results = verify.run_verify(self.config, self._container(step), self.write)
+        bad = verify.failed(results)
+        self.remember(verify=results, verified_at=now_iso() if not bad else None)
+        if bad:
+            self.remember(verify_failed=bad)
+            raise StepFailed("verification failed: " + ", ".join(bad))
 
     def _drill_report(self, step: dict) -> None:
-        s = self.config.science
         newest = None
-        if s.rpo_sql:
-            container = self._container(step | {"container": s.container})
-            rc, out = container.exec_run(["psql", "-U", s.db_user, "-d", s.db_name, "-XAtqc", s.rpo_sql])
-            text = clean(out, limit=MAX_VALUE_CHARS).strip()
+        if self.config.science.rpo_sql:
+            container = self._container(step | {"container": self.config.science.container})
             try:
-                newest = _parse_pg_time(text) if rc == 0 and text else None
-            except ValueError:
-                newest = None
-            if newest is None:
-                raise StepFailed(f"science.rpo_sql gave no timestamp: {one_line(text, limit=200) or 'empty result'}")
+                newest = verify.newest_data(self.config, container)
+            except verify.NoTimestamp as e:
+                raise StepFailed(str(e)) from None
+        if newest is not None:
             self.write(f"newest committed data in the restored database: {newest.isoformat()}\n")
         self.remember(newest_committed=newest.isoformat() if newest else None)
 
@@ -232,25 +184,10 @@ async def _primary_clock(config: Config, pool) -> tuple[str, str]:
     text = result.stdout.strip()
     if result.returncode != 0 or not text:
         raise StepFailed(f"`{shlex.join(command)}` failed: {(result.stderr or text).strip()[:200]}")
-    return _parse_pg_time(text).isoformat(), f"the primary's clock (`{shlex.join(command)}`)"
-
-
-def _parse_pg_time(text: str) -> datetime:
-    """PostgreSQL's timestamp text (``2026-11-25 05:01:02.123+00``) as an aware datetime; a
-    timestamp without time zone is taken as UTC. ValueError when it is not a timestamp."""
-    first = (text.strip().splitlines() or [""])[0].strip()
-    try:
-        return parse_iso(first)
-    except ValueError:
-        value = datetime.fromisoformat(first)  # ValueError again when it is no timestamp at all
-        if value.tzinfo is not None:
-            raise
-        return value.replace(tzinfo=UTC)
+    return verify.parse_pg_time(text).isoformat(), f"the primary's clock (`{shlex.join(command)}`)"
 
 
 # -- reports ---------------------------------------------------------------------------------------
-
-MAX_VALUE_CHARS = 4000  # a verification value or an RPO timestamp, as read from the database
 
 
 def build_report(run: Run, outcome: str) -> dict:
