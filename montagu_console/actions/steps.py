@@ -536,31 +536,40 @@ async def nightly_mount_problem(config: Config, pool: Any) -> str | None:
     problem = plans.mount_problem(n.mount, b.home) or plans.timestamp_file_problem(n.timestamp_file)
     if problem or not n.volume or not b.container:
         return problem or plans.volume_mount_problem(n.volume, n.mount, b.container, b.host, [])
+    return await barman_mount_problem(config, pool, n.volume, n.mount)
+
+
+async def barman_mount_problem(config: Config, pool: Any, volume: str, mount: str) -> str | None:
+    """Why Docker volume ``volume`` is not known to be mounted at ``mount`` in barman's running
+    container (the nightly copy's, a PITR's scratch copy), or None."""
+    b = config.barman
+    if not b.container:
+        return plans.volume_mount_problem(volume, mount, b.container, b.host, [])
     host = config.hosts.get(b.host)
     if host is None or not host.docker:
         return (
-            f"cannot check that volume {n.volume} is mounted at {n.mount} in barman's container {b.container}: "
+            f"cannot check that volume {volume} is mounted at {mount} in barman's container {b.container}: "
             f"no docker endpoint for {b.host} (hosts.{b.host}.docker)"
         )
     docker = pool.docker(b.host)
     try:
         state = await docker.container_state(b.container)
-        found = await docker.containers_with_volume(n.volume) if state is not None else []
+        found = await docker.containers_with_volume(volume) if state is not None else []
     except Exception as e:  # cannot be checked: refuse rather than guess
         return (
-            f"cannot check that volume {n.volume} is mounted at {n.mount} in barman's container {b.container} "
+            f"cannot check that volume {volume} is mounted at {mount} in barman's container {b.container} "
             f"on {b.host}: {one_line(str(e), limit=300)}"
         )
     mounts = (
         None
         if state is None
         else [
-            {"Type": "volume", "Name": n.volume, "Destination": m.destination}
+            {"Type": "volume", "Name": volume, "Destination": m.destination}
             for m in found
             if m.container == b.container
         ]
     )
-    problem = plans.volume_mount_problem(n.volume, n.mount, b.container, b.host, mounts)
+    problem = plans.volume_mount_problem(volume, mount, b.container, b.host, mounts)
     if problem:
         return problem
     if state is not None and not state.running:
