@@ -75,6 +75,18 @@ def info(config: Config, action: str) -> ActionInfo:
             s.host,
             f"it stops {s.container} and overwrites science's database on {s.host}",
         )
+    if action == "pitr":  # its plan needs the target: actions/pitr.py
+        p = config.pitr
+        return ActionInfo(
+            action,
+            "p",
+            f"point-in-time recovery into {p.volume}",
+            config.nightly.host,
+            "yn",
+            None,
+            f"it recovers into the scratch volume {p.volume} on {config.nightly.host} (never the nightly "
+            f"copy nor science) and keeps it up {p.keep_minutes} min on port {p.port}",
+        )
     raise ConsoleError(f"unknown action {action!r} (actions: {', '.join(ACTIONS)})")
 
 

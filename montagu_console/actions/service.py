@@ -11,16 +11,17 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
 
 from ..clock import utc_now
 from ..config import Config
 from ..errors import ConsoleError
-from ..text import clean
+from ..text import clean, one_line
 from ..transports import HostPool
-from . import audit, drill, files, locks, plans
-from .runs import ACTIVE, BadRunId, Run, RunState, RunStore, check_id, effective_state
+from . import audit, drill, files, locks, pitr, plans
+from .runs import ACTIVE, BadRunId, Run, RunState, RunStore, check_id, effective_state, new_run_id
 
 SPACE_FACTOR = 1.2
 READ_ONLY = "read-only mode (--read-only or read_only: true in the config)"
@@ -56,6 +57,8 @@ class ActionService:
     def _host(self, action: str) -> str | None:
         if action == "drill":
             return self.config.science.host
+        if action == pitr.ACTION:
+            return self.config.nightly.host
         return self.info(action).host if action in plans.ACTIONS else None
 
     def audit(self, event: str, **fields) -> None:
@@ -123,6 +126,77 @@ class ActionService:
         rec = run.record()
         if rec.get("state") == RunState.REFUSED:
             raise ActionRefused(f"{action} refused: {rec.get('error')}")
+        return run
+
+    # -- point-in-time recovery ----------------------------------------------------------------
+
+    def _refuse_pitr(self, target: str | None, reason: str) -> NoReturn:
+        """Refuse a PITR, its refused report written first (``state_dir/pitr/<id>/``)."""
+        try:
+            report = pitr.write_refused(self.config.state_dir, new_run_id(pitr.ACTION), target, reason, audit.who())
+        except ConsoleError as e:
+            self._refuse(pitr.ACTION, f"{reason} (and no report was written: {e})")
+        self._refuse(pitr.ACTION, f"{reason} (report: {report})", target_time=one_line(target or "", limit=64))
+
+    async def preflight_pitr(self, target_text: str | None) -> pitr.Request:
+        """Refuse (ActionRefused) a PITR to ``target_text`` that must not start; else the target,
+        the base backup barman will recover it from and the facts checked."""
+        if self.read_only:
+            self._refuse_pitr(target_text, READ_ONLY)
+        target = pitr.parse_target(target_text)
+        if target is None:
+            self._refuse_pitr(
+                target_text,
+                f"the target time {one_line(target_text or '', limit=64)!r} is not a time "
+                '(e.g. "2026-12-01 14:02:00+00"; without a zone it is UTC)',
+            )
+        now = utc_now()
+        if target > now:
+            self._refuse_pitr(
+                target_text,
+                f"the target time {pitr.target_text(target)} is in the future (now {now:%Y-%m-%d %H:%M:%S} UTC)",
+            )
+        self.runs.ensure()
+        reason = self.busy(pitr.ACTION)
+        if reason:
+            self._refuse_pitr(target_text, reason)
+        pool = HostPool(self.config.hosts, command_timeout=self.config.command_timeout)
+        try:
+            return await _check_pitr(self, pool, target_text, target)
+        except ConsoleError as e:
+            if isinstance(e, ActionRefused):
+                raise
+            self._refuse_pitr(target_text, f"the preflight could not run: {e}")
+        finally:
+            await pool.close()
+
+    def start_pitr(self, request: pitr.Request, *, confirmation: str) -> Run:
+        """Start a PITR checked by :meth:`preflight_pitr` detached, or refuse it."""
+        text = pitr.target_text(request.target)
+        if self.read_only:
+            self._refuse_pitr(text, READ_ONLY)
+        if confirmation not in ("y", "--yes"):
+            self._refuse_pitr(text, "not confirmed")
+        reason = self.busy(pitr.ACTION)
+        if reason:
+            self._refuse_pitr(text, reason)
+        plan = pitr.plan(self.config, request.target, request.backup_id) | {"config": self.config_path}
+        run = self.runs.create(pitr.ACTION, plan)
+        run.update(operator=audit.who(), confirmation=confirmation)
+        self.audit(
+            "started",
+            action=pitr.ACTION,
+            host=plan["host"],
+            run_id=run.id,
+            target_time=text,
+            backup_id=request.backup_id,
+            confirmation=confirmation,
+            steps=[s["name"] for s in plan["steps"]],
+        )
+        run = spawn_supervisor(run)
+        rec = run.record()
+        if rec.get("state") == RunState.REFUSED:
+            raise ActionRefused(f"pitr refused: {rec.get('error')}")
         return run
 
     # -- cancel -------------------------------------------------------------------------------
@@ -339,13 +413,75 @@ async def _check_restore(service: ActionService, pool: HostPool) -> list[str]:
     return await _busy_containers(service, pool, "restore", s.host, ("bb8",))
 
 
+async def _check_pitr(service: ActionService, pool: HostPool, text: str | None, target: datetime) -> pitr.Request:
+    from ..humanfmt import size
+    from ..probes import ProbeContext
+    from ..probes import barman_json as bj
+    from ..probes.barman import run_barman
+    from .steps import barman_mount_problem
+
+    cfg = service.config
+    b, p, host = cfg.barman, cfg.pitr, cfg.nightly.host
+    exec_ = plans.container_exec_prefix(cfg)
+    problem = await barman_mount_problem(cfg, pool, p.volume, p.mount)
+    if problem:
+        service._refuse_pitr(
+            text, f"{problem} (barman's container needs -v {p.volume}:{p.mount}: pitr.volume, pitr.mount)"
+        )
+    held = await pool.docker(host).container_state(pitr.CONTAINER)
+    if held is not None and held.running:
+        service._refuse_pitr(
+            text,
+            f"container {pitr.CONTAINER} is running on {host}: a point-in-time copy already holds the scratch "
+            f"volume {p.volume} (cancel its run, or `docker rm -f {pitr.CONTAINER}` if no run owns it)",
+        )
+    listing, df = await asyncio.gather(
+        run_barman(ProbeContext(cfg, pool), b, "-f", "json", "list-backup", b.server),
+        pool.transport(b.host).run([*exec_, "df", "-Pk", p.mount], timeout=cfg.command_timeout),
+    )
+    backups = bj.parse_list_backups(listing.stdout, b.server)
+    oldest = pitr.oldest_backup(backups)
+    if oldest is None or oldest.end_time is None:
+        service._refuse_pitr(text, f"barman has no finished backup of {b.server} to recover from")
+    chosen = pitr.base_backup_for(backups, target)
+    if chosen is None:
+        service._refuse_pitr(
+            text,
+            f"the target time {pitr.target_text(target)} is before the end of the oldest backup "
+            f"{oldest.backup_id} ({oldest.end_time.isoformat()}): barman cannot recover to it",
+        )
+    need = (chosen.size_bytes or 0) + (chosen.wal_size_bytes or 0)
+    free = df_free_bytes(df.stdout)
+    if free is None:
+        service._refuse_pitr(
+            text, f"cannot read free space at {p.mount} on {b.host}: {(df.stderr or df.stdout).strip()[:120]}"
+        )
+    if free < need:
+        service._refuse_pitr(
+            text,
+            f"only {size(free)} free at {p.mount} ({p.volume}) on {b.host}; backup {chosen.backup_id} "
+            f"and its WAL need {size(need)}",
+        )
+    return pitr.Request(
+        target,
+        chosen.backup_id,
+        [
+            f"target {pitr.target_text(target)}",
+            f"base backup {chosen.backup_id} (ended {chosen.end_time.isoformat() if chosen.end_time else '?'}): "
+            "the newest that ended before the target",
+            f"{size(free)} free at {p.mount} ({p.volume}); the backup and its WAL need {size(need)}",
+            f"the scratch copy answers on 127.0.0.1:{p.port} for {p.keep_minutes} min, or until `runs cancel`",
+        ],
+    )
+
+
 _CHECKS = {"base-backup": _check_backup, "nightly-recover": _check_nightly, "restore": _check_restore}
 
 
-def follow(run: Run, *, poll: float = 0.1, out=sys.stdout, exit_grace: float = 15.0) -> RunState:
+def follow(run: Run, *, poll: float = 0.1, out=sys.stdout, exit_grace: float = 15.0, until=None) -> RunState:
     """Print a run's log (cleaned of control sequences) as it grows until the run has ended and
-    its supervisor has exited (it writes a drill's report and last words after the final state);
-    return the final state."""
+    its supervisor has exited (it writes a drill's report and last words after the final state),
+    or until ``until()`` is true (a PITR whose copy is up); return the state then."""
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     offset = 0
     final_since: float | None = None
@@ -365,6 +501,9 @@ def follow(run: Run, *, poll: float = 0.1, out=sys.stdout, exit_grace: float = 1
         pump()
         rec = run.record()
         state = effective_state(rec)
+        if until is not None and state in ACTIVE and until():
+            pump()
+            return state
         if state not in ACTIVE and state != RunState.UNKNOWN:
             final_since = final_since or time.monotonic()
             from ..procs import alive

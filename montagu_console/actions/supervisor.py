@@ -22,7 +22,7 @@ from ..errors import ConfigError
 from ..procs import start_time
 from ..redact import redact
 from ..text import one_line
-from . import audit, locks
+from . import audit, locks, pitr
 from .drill import DrillRunner, write_reports
 from .progress import Progress, tail
 from .runs import Run, RunState
@@ -63,6 +63,8 @@ def supervise(run_dir: Path, *, resume: bool = False) -> int:
         log_event("refused", reason=f"lock held: {why}")
         if drill:
             write_reports(run, "refused")
+        elif action == pitr.ACTION:
+            pitr.finish(config.state_dir, run, RunState.REFUSED)
         return 2
     cancelled = {"flag": False}
 
@@ -97,7 +99,13 @@ def supervise(run_dir: Path, *, resume: bool = False) -> int:
             run.update(progress={"percent": p.percent, "eta_seconds": p.eta_seconds, "label": p.label})
 
         args = (config, log, progress, lambda: cancelled["flag"])
-        runner = DrillRunner(run, *args) if drill else StepRunner(*args)
+        runner = (
+            DrillRunner(run, *args)
+            if drill
+            else pitr.PitrRunner(run, *args)
+            if action == pitr.ACTION
+            else StepRunner(*args)
+        )
         for index, step in enumerate(steps):
             if resume and run.record()["steps"][index].get("state") == "done":
                 runner.write(
@@ -152,6 +160,11 @@ def supervise(run_dir: Path, *, resume: bool = False) -> int:
                 )
         except Exception as e:  # the run's outcome stands; the log says what went wrong
             _warn(run, f"warning: the drill report was not written: {redact(f'{type(e).__name__}: {e}')}")
+    elif action == pitr.ACTION:
+        try:
+            pitr.finish(config.state_dir, run, outcome)
+        except Exception as e:  # the run's outcome stands; the log says what went wrong
+            _warn(run, f"warning: the PITR report was not written: {redact(f'{type(e).__name__}: {e}')}")
     _notify(config.notify, run)
     return 0 if outcome == RunState.SUCCEEDED else 1
 
