@@ -10,7 +10,7 @@ future: clock skew?", and the fact's own age rules are not applied to it. Each r
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from .clock import FUTURE_TOLERANCE_SECONDS, age_seconds, in_future, parse_iso_or_none
 from .config import BarmanConfig, NightlyConfig, ScienceConfig, StarportConfig, WalConfig
@@ -242,16 +242,23 @@ def judge_starport(f: StarportFacts, nightly: NightlyConfig, cfg: StarportConfig
         }
         for t in f.targets
     ]
+    proof = f.proof
     facts = {
         "nightly_restored_at": _iso(f.nightly_restored_at),
         "nightly_age_seconds": nightly_age,
         "targets": targets,
+        "proven_at": _iso(proof.proven_at) if proof else None,
+        "proven_data_newest": _iso(proof.data_newest) if proof else None,
+        "proof_outcome": proof.outcome if proof else None,
+        "proof_age_seconds": age_seconds(now, proof.proven_at) if proof else None,
+        "proof_failing": proof.failing if proof else [],
     }
     findings: list[tuple[Status, str]] = []
     if f.nightly_error:
         findings.append((Status.CRITICAL, f"nightly copy: {f.nightly_error}"))
     else:
         findings += _freshness("nightly copy", nightly_age, nightly.warning_hours, nightly.critical_hours)
+    findings += _proof_findings(f, nightly, now)
     for t in f.targets:
         if t.error:
             findings.append((Status.CRITICAL, f"{t.name}: {t.error}"))
@@ -271,7 +278,35 @@ def judge_starport(f: StarportFacts, nightly: NightlyConfig, cfg: StarportConfig
     target_ages = [a for a in (age_seconds(now, t.last_backup) for t in f.targets) if a is not None]
     oldest = max(target_ages, default=None)
     ok = f"nightly copy {age(nightly_age)} old; starport {names} {age(oldest)} old"
+    if proof is not None and proof.outcome == "passed":
+        ok += f"; proven restorable {age(age_seconds(now, proof.proven_at))} ago"
     return _result("starport", findings, ok, facts, now, f)
+
+
+def _proof_findings(f: StarportFacts, nightly: NightlyConfig, now: datetime) -> list[tuple[Status, str]]:
+    """The copy's proof failed: CRITICAL naming what failed. No passed proof of this copy within
+    proof_max_age_hours: WARNING, once the console proves copies here (a proof is on record)."""
+    proof, limit = f.proof, nightly.thresholds.proof_max_age_hours
+    if proof is not None and proof.outcome == "failed":
+        when = f"{proof.how} {_at(proof.proven_at)}"
+        return [(Status.CRITICAL, f"nightly copy failed its proof ({when}): {proof.why_failed()}")]
+    if not f.proofs_on_record:
+        return []
+    proven_age = age_seconds(now, proof.proven_at) if proof is not None else None
+    if proven_age is not None and proven_age <= limit * HOUR:
+        return []
+    last = proof if proof is not None else f.last_passed_proof
+    if last is None:
+        return [(Status.WARNING, "nightly copy never proven restorable")]
+    since = f"not proven restorable since {_at(last.proven_at)} ({age(age_seconds(now, last.proven_at))} ago"
+    if proof is None:
+        return [(Status.WARNING, f"nightly copy {since}, a proof of an older copy; this one has none)")]
+    return [(Status.WARNING, f"nightly copy {since}; limit {limit:g} h)")]
+
+
+def _at(t: datetime) -> str:
+    """A moment in a summary: ``2026-11-25 03:10 UTC``."""
+    return f"{t.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def _freshness(what: str, seconds: int | None, warn_h: float, crit_h: float) -> list[tuple[Status, str]]:
@@ -304,6 +339,7 @@ def judge_restore(f: RestoreFacts, cfg: ScienceConfig, now: datetime) -> PanelRe
         "redo_lsn": f.redo_lsn,
         "target_lsn": f.target_lsn,
         "last_drill": last_drill,
+        "science_copy_proven": f.science_copy_proven,
     }
     findings: list[tuple[Status, str]] = []
     if f.last_restore_failed:

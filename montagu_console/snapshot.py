@@ -183,12 +183,56 @@ class StarportTarget:
 
 
 @dataclass(frozen=True)
+class Proof:
+    """One proof of a nightly copy (a line of ``state_dir/proofs.jsonl``): the copy was replayed
+    until it answered and science.verify and science.rpo_sql ran against it."""
+
+    proof_id: str
+    run_id: str | None
+    proven_at: datetime
+    outcome: str  # passed | failed
+    copy_restored_at: datetime | None  # the proven copy's .barman-last-restore
+    data_newest: datetime | None  # science.rpo_sql in the copy
+    checks: tuple[dict, ...]  # {name, value, expect, passed}
+    reason: str | None
+    how: str  # nightly-recover | prove-nightly
+
+    @property
+    def failing(self) -> list[str]:
+        """The names of the checks that did not pass."""
+        return [str(c.get("name")) for c in self.checks if not c.get("passed")]
+
+    def why_failed(self) -> str:
+        """What failed, in words: the failing checks, else the recorded reason."""
+        if self.failing:
+            return "check " + ", ".join(repr(n) for n in self.failing) + " failed"
+        return self.reason or "no reason recorded"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as the JSON of proofs.jsonl and .montagu-proof.json."""
+        return {
+            "proof_id": self.proof_id,
+            "run_id": self.run_id,
+            "proven_at": self.proven_at.isoformat(),
+            "outcome": self.outcome,
+            "copy_restored_at": self.copy_restored_at.isoformat() if self.copy_restored_at else None,
+            "data_newest": self.data_newest.isoformat() if self.data_newest else None,
+            "checks": [dict(c) for c in self.checks],
+            "reason": self.reason,
+            "how": self.how,
+        }
+
+
+@dataclass(frozen=True)
 class StarportFacts:
     """The nightly recovered copy and its starport copies."""
 
     nightly_restored_at: datetime | None
     nightly_error: str | None
     targets: tuple[StarportTarget, ...]
+    proof: Proof | None = None  # the newest proof of this copy
+    last_passed_proof: Proof | None = None  # the newest passed proof of any copy
+    proofs_on_record: bool = False  # proofs.jsonl holds a proof (the console proves copies here)
 
 
 @dataclass(frozen=True)
@@ -209,6 +253,7 @@ class RestoreFacts:
     target_lsn: str | None
     log_tail: tuple[str, ...] = ()
     last_drill: dict | None = None  # {drill_id, outcome, finished_at, rto_seconds, rpo_seconds}
+    science_copy_proven: bool | None = None  # science's data is a copy with a passed proof (None: unknown)
 
 
 @dataclass(frozen=True)

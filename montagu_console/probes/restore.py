@@ -12,6 +12,7 @@ from ..transports.base import FileMissing
 from . import ProbeContext
 from .barman_json import lsn_to_int
 from .pglog import parse_startup
+from .proofs import copy_proven
 from .runs_state import last_drill, last_run
 
 WAL_SEGMENT = 16 * 1024 * 1024
@@ -35,7 +36,11 @@ async def probe_restore(ctx: ProbeContext) -> RestoreFacts:
     facts = await ctx.in_tiers(
         "restore", signature, lambda: _read(ctx, docker, state, restore_run), settled=lambda f: f.phase in SETTLED
     )
-    return dataclasses.replace(facts, last_drill=last_drill(ctx.config.state_dir))
+    return dataclasses.replace(
+        facts,
+        last_drill=last_drill(ctx.config.state_dir),
+        science_copy_proven=copy_proven(ctx.config.state_dir, facts.data_restored_from),
+    )
 
 
 async def _read(ctx: ProbeContext, docker, state, restore_run) -> RestoreFacts:

@@ -16,6 +16,7 @@ from ..snapshot import StarportFacts, StarportTarget
 from ..text import clean_json, one_line
 from ..transports.base import FileMissing
 from . import ProbeContext
+from .proofs import with_proofs
 from .runs_state import last_run
 
 SHOWN = 60  # characters of an unreadable file quoted in a panel's reason
@@ -85,10 +86,12 @@ async def probe_starport(ctx: ProbeContext) -> StarportFacts:
     """The nightly copy and every configured starport target, read concurrently.
 
     In the tiered mode (the TUI) they are read again only when a nightly recover starts or ends,
-    or every FULL_EVERY_SECONDS (probes.cadence): the copy changes once a night."""
+    or every FULL_EVERY_SECONDS (probes.cadence): the copy changes once a night. Its proofs
+    (state_dir/proofs.jsonl, local) are read every time."""
     nightly_run = last_run(ctx.config.state_dir, ("nightly-recover",))
     signature = nightly_run and (nightly_run.get("id"), nightly_run.get("state"))
-    return await ctx.in_tiers("starport", signature, lambda: _read(ctx))
+    facts = await ctx.in_tiers("starport", signature, lambda: _read(ctx))
+    return with_proofs(facts, ctx.config.state_dir)
 
 
 async def _read(ctx: ProbeContext) -> StarportFacts:
