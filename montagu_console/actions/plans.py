@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from ..config import Config
 from ..errors import ConsoleError
 
-ACTIONS = ("base-backup", "nightly-recover", "restore")
+ACTIONS = ("base-backup", "nightly-recover", "restore", "prove-nightly")
 REPLAY_CONTAINER = "barman-replay-wal"
+PROVE_CONTAINER = "barman-prove-nightly"  # replays the scratch copy of a prove-nightly
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,18 @@ def info(config: Config, action: str) -> ActionInfo:
             s.host,
             f"it stops {s.container} and overwrites science's database on {s.host}",
         )
+    if action == "prove-nightly":
+        n = config.nightly
+        return ActionInfo(
+            action,
+            "P",
+            f"prove the nightly copy {n.volume or n.path} restorable",
+            n.host,
+            "yn",
+            None,
+            f"it copies the nightly copy into the scratch volume {scratch_volume(config)} on {n.host}, "
+            "replays and verifies it there and removes it; the copy itself is left as it is",
+        )
     if action == "pitr":  # its plan needs the target: actions/pitr.py
         p = config.pitr
         return ActionInfo(
@@ -115,6 +128,8 @@ def plan(config: Config, action: str) -> dict:
         }
     if action == "nightly-recover":
         return base | {"profile": config.nightly.profile, "steps": _nightly_steps(config)}
+    if action == "prove-nightly":
+        return base | {"profile": None, "steps": _prove_steps(config)}
     s = config.science
     return base | {
         "profile": s.profile,
@@ -165,22 +180,7 @@ def _nightly_steps(config: Config) -> list[dict]:
         # The old copy goes only now, after a good recover; without .barman-last-restore the
         # files are "not to be used" until the replay below has succeeded.
         {"name": "move the recovered files up", **files, "op": "move-up"},
-        # env: NAMES only; the supervisor takes the values from the config when it runs the step
-        {
-            "name": "replay the WAL in a temporary postgres container",
-            "kind": "replay",
-            "host": n.host,
-            "container": REPLAY_CONTAINER,
-            "volume": n.volume,
-            "image": n.replay.image,
-            "command": list(n.replay.command),
-            "user": n.replay.user,
-            "data_dir": n.replay.data_dir,
-            "ready_command": list(n.replay.ready_command),
-            "timeout": n.replay.timeout_seconds,
-            "mounts": list(n.replay.mounts),
-            "env_names": env_names(n.replay.env),
-        },
+        _replay_step(config, "replay the WAL in a temporary postgres container", REPLAY_CONTAINER, n.volume),
         {
             "name": f"write {n.timestamp_file}",
             **files,
@@ -191,6 +191,49 @@ def _nightly_steps(config: Config) -> list[dict]:
     if n.profile == "bb8":
         steps.append(_command("ship to the starport (" + " ".join(n.ship_command) + ")", n.host, list(n.ship_command)))
     return steps
+
+
+def _replay_step(config: Config, name: str, container: str, volume: str | None) -> dict:
+    """The replay of ``volume`` in a temporary container; once it answers, the copy is proven
+    (science.verify and science.rpo_sql: actions/proof.py)."""
+    r = config.nightly.replay
+    # env: NAMES only; the supervisor takes the values from the config when it runs the step
+    return {
+        "name": name,
+        "kind": "replay",
+        "host": config.nightly.host,
+        "container": container,
+        "volume": volume,
+        "image": r.image,
+        "command": list(r.command),
+        "user": r.user,
+        "data_dir": r.data_dir,
+        "ready_command": list(r.ready_command),
+        "timeout": r.timeout_seconds,
+        "mounts": list(r.mounts),
+        "env_names": env_names(r.env),
+    }
+
+
+def scratch_volume(config: Config) -> str:
+    """The Docker volume a prove-nightly copies the nightly copy into (named after it)."""
+    return f"{config.nightly.volume or 'nightly'}_proof"
+
+
+def _prove_steps(config: Config) -> list[dict]:
+    """Copy the nightly copy (mounted read-only) into a scratch volume, then replay and prove that."""
+    n, scratch = config.nightly, scratch_volume(config)
+    replay = _replay_step(
+        config, f"replay the scratch copy in {PROVE_CONTAINER} and prove it", PROVE_CONTAINER, scratch
+    )
+    copy = {
+        "name": f"copy the nightly copy {n.volume} into the scratch volume {scratch}",
+        "kind": "scratch_copy",
+        "source": n.volume,
+        "timestamp_file": n.timestamp_file,
+        **{k: replay[k] for k in ("host", "volume", "image", "mounts", "env_names", "timeout")},
+    }
+    return [copy, replay | {"scratch": True}]
 
 
 DUMP_DIR = "dump"

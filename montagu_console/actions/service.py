@@ -33,8 +33,10 @@ class ActionRefused(ConsoleError):
 
 
 def lock_action(action: str) -> str:
-    """The lock an action takes: a drill restores science, so it shares the restore's lock."""
-    return "restore" if action == "drill" else action
+    """The lock an action takes: a drill restores science, so it shares the restore's lock; a
+    prove-nightly reads the nightly copy, so it shares the nightly recover's (neither runs
+    while the other does)."""
+    return {"drill": "restore", "prove-nightly": "nightly-recover"}.get(action, action)
 
 
 class ActionService:
@@ -81,7 +83,7 @@ class ActionService:
             for run in store.active():
                 other = str(run.record().get("action"))
                 if lock_action(other) == lock_action(action):
-                    return f"{action} is already running on {host} (run {run.id})"
+                    return f"{other} is already running on {host} (run {run.id})"
         return None
 
     async def preflight(self, action: str) -> list[str]:
@@ -404,8 +406,70 @@ async def _check_nightly(service: ActionService, pool: HostPool) -> list[str]:
     n, b = service.config.nightly, service.config.barman
     if problem := await nightly_mount_problem(service.config, pool):
         service._refuse("nightly-recover", problem)
-    busy = await _busy_containers(service, pool, "nightly-recover", n.host, (plans.REPLAY_CONTAINER, "bb8"))
+    busy = await _busy_containers(
+        service, pool, "nightly-recover", n.host, (plans.REPLAY_CONTAINER, plans.PROVE_CONTAINER, "bb8")
+    )
     return [f"volume {n.volume} is mounted at {n.mount} in barman's container {b.container}", *busy]
+
+
+async def _check_prove(service: ActionService, pool: HostPool) -> list[str]:
+    """A copy to prove, something to prove it with, nobody else at the copy, room for a scratch copy."""
+    from ..humanfmt import size
+    from ..probes import ProbeContext
+    from ..probes.starport import probe_nightly
+    from .proof import wanted
+
+    cfg, action = service.config, "prove-nightly"
+    n, b = cfg.nightly, cfg.barman
+    scratch = plans.scratch_volume(cfg)
+    if not n.volume:
+        service._refuse(action, "prove-nightly copies the nightly copy's Docker volume: nightly.volume is not set")
+    if scratch in (cfg.science.volume, cfg.pitr.volume, n.volume):
+        service._refuse(action, f"the scratch volume {scratch} is also science.volume, pitr.volume or nightly.volume")
+    if not wanted(cfg):
+        service._refuse(action, "neither science.verify nor science.rpo_sql is set: nothing to prove the copy with")
+    restored_at, problem = await probe_nightly(ProbeContext(cfg, pool))
+    if problem:
+        service._refuse(action, f"nothing to prove: {problem}")
+    busy = await _busy_containers(service, pool, action, n.host, (plans.REPLAY_CONTAINER, plans.PROVE_CONTAINER))
+    exec_ = plans.container_exec_prefix(cfg)
+    du, df = await asyncio.gather(
+        pool.transport(b.host).run([*exec_, "du", "-sk", n.mount], timeout=cfg.command_timeout),
+        pool.transport(b.host).run([*exec_, "df", "-Pk", n.mount], timeout=cfg.command_timeout),
+    )
+    used, free = du_bytes(du.stdout), df_free_bytes(df.stdout)
+    if used is None or free is None:
+        service._refuse(
+            action,
+            f"cannot read the copy's size and free space at {n.mount} on {b.host}: "
+            f"{one_line(du.stderr or df.stderr or du.stdout + df.stdout, limit=120)}",
+        )
+    if problem := space_problem(used, free):
+        service._refuse(action, f"{problem} at {n.mount} on {b.host} (the scratch volume {scratch} holds a copy)")
+    return [
+        f"the copy in {n.volume} was restored at {restored_at.isoformat() if restored_at else '?'}",
+        *busy,
+        f"{size(free)} free beside the copy of {size(used)} (need {SPACE_FACTOR} x the copy)",
+        f"the scratch volume {scratch} is removed at the end; {n.volume} is only read",
+    ]
+
+
+def du_bytes(output: str) -> int | None:
+    """Bytes from the first field of ``du -sk`` output, None when it cannot be read."""
+    try:
+        return int(output.strip().splitlines()[-1].split()[0]) * 1024
+    except (IndexError, ValueError):
+        return None
+
+
+def space_problem(used: int, free: int) -> str | None:
+    """Why a scratch copy of ``used`` bytes does not fit in ``free`` bytes, or None."""
+    from ..humanfmt import size
+
+    need = int(SPACE_FACTOR * used)
+    if free < need:
+        return f"only {size(free)} free; a scratch copy needs {SPACE_FACTOR} x the copy = {size(need)}"
+    return None
 
 
 async def _check_restore(service: ActionService, pool: HostPool) -> list[str]:
@@ -475,7 +539,12 @@ async def _check_pitr(service: ActionService, pool: HostPool, text: str | None, 
     )
 
 
-_CHECKS = {"base-backup": _check_backup, "nightly-recover": _check_nightly, "restore": _check_restore}
+_CHECKS = {
+    "base-backup": _check_backup,
+    "nightly-recover": _check_nightly,
+    "restore": _check_restore,
+    "prove-nightly": _check_prove,
+}
 
 
 def follow(run: Run, *, poll: float = 0.1, out=sys.stdout, exit_grace: float = 15.0, until=None) -> RunState:

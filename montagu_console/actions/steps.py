@@ -21,6 +21,7 @@ import subprocess
 import time
 from collections import deque
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -74,6 +75,11 @@ def host_argv(host: HostConfig, argv: list[str]) -> list[str]:
         ssh += ["-i", host.key_file, "-o", "IdentitiesOnly=yes"]
     target = f"{host.user}@{host.host}" if host.user else str(host.host)
     return [*ssh, "--", target, shlex.join(argv)]
+
+
+def rfc3339_ns(moment: datetime) -> str:
+    """``moment`` (UTC) as ``date --rfc-3339=ns`` writes it, the form of ``.barman-last-restore``."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f") + "000+00:00"
 
 
 # -- the run log -------------------------------------------------------------------------------
@@ -241,8 +247,7 @@ class StepRunner:
         args = [step["op"], step["mount"], step["barman_home"], step["timestamp_file"]]
         stamp = None
         if step["op"] == "timestamp":
-            now = utc_now()
-            stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f") + "000+00:00"  # date --rfc-3339=ns
+            stamp = self.copy_stamp()
             args.append(stamp)
         prefix = list(step["argv"])
         self._exec(
@@ -252,6 +257,10 @@ class StepRunner:
         )
         if stamp:
             self.write(f"wrote {step['path']}: {stamp}\n")
+
+    def copy_stamp(self) -> str:
+        """What the timestamp step writes into ``.barman-last-restore``: now."""
+        return rfc3339_ns(utc_now())
 
     def _check_volume_mounted(self, step: dict) -> None:
         import docker.errors

@@ -22,7 +22,7 @@ from ..errors import ConfigError
 from ..procs import start_time
 from ..redact import redact
 from ..text import one_line
-from . import audit, locks, pitr
+from . import audit, locks, pitr, proof
 from .drill import DrillRunner, write_reports
 from .progress import Progress, tail
 from .runs import Run, RunState
@@ -104,6 +104,8 @@ def supervise(run_dir: Path, *, resume: bool = False) -> int:
             if drill
             else pitr.PitrRunner(run, *args)
             if action == pitr.ACTION
+            else proof.ProofRunner(run, *args)
+            if action in proof.HOW
             else StepRunner(*args)
         )
         for index, step in enumerate(steps):
