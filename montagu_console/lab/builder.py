@@ -18,6 +18,8 @@ from . import (
     images,
     nightly,
     postgres,
+    privateer_lab,
+    privateer_vault,
     science,
     sshd,
     standin_setup,
@@ -109,7 +111,7 @@ def lab_up(
         sshd.start(lab)
         sshd.trust_and_test(lab)
         starport.create(lab)
-    with phase("stand-in bb8 and privateer installed"):
+    with phase("stand-in bb8 installed"):
         standin_setup.install(lab)
     with phase("dockerd ready"):
         version = docker_daemon.wait_daemon(lab)
@@ -147,6 +149,10 @@ def lab_up(
         nightly.recover(lab, RECOVER_VOLUME)
         nightly.replay_wal(lab, RECOVER_VOLUME, lab.recover_replay_log)
         nightly.write_timestamp(lab, volume=RECOVER_VOLUME)
+    with phase("privateer venv (its lock, cached)"):
+        privateer_lab.install_venv(lab)
+    with phase("privateer: images, vault, keys, server on the annex"):
+        privateer_lab.setup(lab)
     with phase("starport shipped (bb8 backup)"):
         starport.ship_nightly(lab)
     with phase("science restored (bb8 restore)"):
@@ -171,8 +177,8 @@ def lab_up(
 
 
 def lab_down(lab_dir: Path = DEFAULT_LAB_DIR) -> None:
-    """Stop what the lab in ``lab_dir`` started: writer, containers, dockerd, the tunnel, primary,
-    both sshds.
+    """Stop what the lab in ``lab_dir`` started: writer, containers (privateer's volumes too),
+    dockerd, privateer's vault, the tunnel, primary, both sshds.
 
     Idempotent; files stay in place. Every step is tried; the first failure is raised at the end.
     """
@@ -189,6 +195,8 @@ def lab_down(lab_dir: Path = DEFAULT_LAB_DIR) -> None:
     attempt(lambda: writer.stop(lab))
     if docker_daemon.daemon_pid(lab):
         attempt(lambda: docker_daemon.remove_all_containers(lab))
+        attempt(lambda: privateer_lab.remove_volumes(lab))
+    attempt(lambda: privateer_vault.stop(lab))
     attempt(lambda: docker_daemon.stop_daemon(lab))
     attempt(lambda: tunnel.stop(lab))
     attempt(lambda: postgres.stop_primary(lab))
@@ -217,6 +225,8 @@ def _reusable(lab: Lab) -> bool:
     if not same or not lab.config_path.exists() or any(b.cron_paused.exists() for b in lab.barman_sites):
         return False
     if not all(c["running"] for c in lab_status(lab.lab_dir) if c["name"] != "writer"):
+        return False
+    if not privateer_lab.server_running(lab):
         return False
     return postgres.is_ready("127.0.0.1", lab.science_port)
 

@@ -1,6 +1,8 @@
 """The console's config files pointing at one lab: ``config.yml`` (bb8 profile) and
-``config-privateer.yml`` (privateer profile: the nightly copy in barman_recover, restored by
-``privateer restore``). Both share the lab's state dir, as two profiles of one estate would."""
+``config-privateer.yml`` (privateer profile: the nightly copy in barman_recover, restored by the
+real ``privateer restore barman_recover --server=annex --to-volume science_db_volume`` on science,
+through the lab's wrapper and shim: privateer_lab.py). Both share the lab's state dir, as two
+profiles of one estate would."""
 
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from .layout import (
     TIMESTAMP_FILE,
     Layout,
 )
-from .standin_setup import PRIVATEER_SERVER
+from .privateer_lab import SERVER as PRIVATEER_SERVER
 
 REPLAY_TIMEOUT = 600
 READY_TIMEOUT = 600

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from . import barman_setup, nightly, pg_container, postgres, sshd, starport, tunnel, writer
+from . import barman_setup, nightly, pg_container, postgres, privateer_lab, sshd, starport, tunnel, writer
 from .docker_daemon import docker, volume_path
 from .layout import BARMAN_SERVER, DB_NAME, SCIENCE_CONTAINER, Layout
 from .proc import LabError, run
@@ -89,9 +89,18 @@ class Lab(Layout):
         exe = self.bb8_annex if side == "annex" else self.bb8_science
         return run(f"bb8 {' '.join(args)}", [exe, *args], timeout=timeout, check=False)
 
-    def privateer(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-        """The stand-in ``privateer ARGS`` on science; does not raise on failure."""
-        return run(f"privateer {' '.join(args)}", [self.privateer_science, *args], timeout=timeout, check=False)
+    def privateer(self, *args: str, side: str = "science", timeout: float = 600) -> subprocess.CompletedProcess:
+        """The real ``privateer ARGS`` on science (or the annex), through the lab's wrapper; does
+        not raise on failure."""
+        return privateer_lab.privateer(self, side, *args, timeout=timeout)
+
+    def stop_privateer_server(self) -> None:
+        """``privateer server stop`` on the annex (its container goes)."""
+        privateer_lab.stop_server(self)
+
+    def start_privateer_server(self) -> None:
+        """``privateer server start`` on the annex; waits until its sshd listens."""
+        privateer_lab.start_server(self)
 
     def volume_path(self, volume: str) -> Path:
         """Host path of one of the lab's docker volumes."""

@@ -1,4 +1,4 @@
-"""The lab's two images, imported from a busybox-static rootfs (no registry needed).
+"""The lab's images, imported from busybox-static rootfs tarballs (no registry needed).
 
 Containers of both images bind-mount the host's /usr, /lib, /lib64, /etc/passwd and /etc/group
 read-only, so they run the host's postgres 15 and the project's barman with the host's uids.
@@ -7,6 +7,7 @@ read-only, so they run the host's postgres 15 and the project's barman with the 
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import tarfile
 
@@ -45,8 +46,38 @@ DIRS = {
 }
 
 
-def rootfs_tar() -> bytes:
-    """A tar of a minimal rootfs: busybox and its applet links, plus /bin/lab-cron."""
+def _add_file(tar: tarfile.TarFile, name: str, data: bytes, mode: int) -> None:
+    info = tarfile.TarInfo(name)
+    info.mode, info.size = mode, len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _add_host_file(tar: tarfile.TarFile, source: str, name: str) -> None:
+    """``source`` (symlinks followed) as ``name``, owned by root."""
+    info = tar.gettarinfo(os.path.realpath(source), arcname=name)
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    with open(os.path.realpath(source), "rb") as data:
+        tar.addfile(info, data)
+
+
+def shared_libraries(executable: str) -> list[str]:
+    """The absolute paths ``ldd`` lists for ``executable`` (its loader included)."""
+    try:
+        out = subprocess.run(
+            [program("ldd"), executable], capture_output=True, text=True, check=True, timeout=10
+        ).stdout
+    except subprocess.SubprocessError as exc:
+        raise LabError(f"build images: `ldd {executable}` failed: {exc}") from None
+    return [word for line in out.splitlines() for word in line.split() if word.startswith("/")]
+
+
+def rootfs_tar(
+    dirs: dict[str, int] = DIRS, files: dict[str, tuple[bytes, int]] | None = None, programs: tuple[str, ...] = ()
+) -> bytes:
+    """A tar of a minimal rootfs: ``dirs``, busybox and its applet links in /bin, ``files`` (path:
+    contents, mode), and each host program in ``programs`` at its own path with the shared
+    libraries it loads (then /lib and /lib64 link to usr/lib and usr/lib64, as on the host)."""
     busybox = program("busybox")
     try:
         applets = subprocess.run(
@@ -56,30 +87,42 @@ def rootfs_tar() -> bytes:
         raise LabError(f"build images: `{busybox} --list` failed: {exc}") from None
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, mode in DIRS.items():
+        for name, mode in dirs.items():
             info = tarfile.TarInfo(name)
             info.type, info.mode = tarfile.DIRTYPE, mode
             tar.addfile(info)
-        info = tar.gettarinfo(busybox, arcname="bin/busybox")
-        info.uid = info.gid = 0
-        info.uname = info.gname = "root"
-        with open(busybox, "rb") as data:
-            tar.addfile(info, data)
+        _add_host_file(tar, busybox, "bin/busybox")
         for applet in applets:
             if applet != "busybox":
                 link = tarfile.TarInfo(f"bin/{applet}")
                 link.type, link.linkname = tarfile.SYMTYPE, "busybox"
                 tar.addfile(link)
-        script = CRON_LOOP.encode()
-        info = tarfile.TarInfo("bin/lab-cron")
-        info.mode, info.size = 0o755, len(script)
-        tar.addfile(info, io.BytesIO(script))
+        for name, (data, mode) in (files or {}).items():
+            _add_file(tar, name, data, mode)
+        copied: set[str] = set()
+        for exe in programs:
+            for path in (exe, *shared_libraries(exe)):
+                # the library's own name, in its directory with symlinks resolved (/lib -> /usr/lib)
+                name = os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path)).lstrip("/")
+                if name not in copied:
+                    copied.add(name)
+                    _add_host_file(tar, path, name)
+        if programs:
+            for top in ("lib", "lib64"):
+                link = tarfile.TarInfo(top)
+                link.type, link.linkname = tarfile.SYMTYPE, f"usr/{top}"
+                tar.addfile(link)
     return buf.getvalue()
+
+
+def lab_rootfs_tar() -> bytes:
+    """The rootfs of the lab's own two images: busybox plus /bin/lab-cron."""
+    return rootfs_tar(DIRS, {"bin/lab-cron": (CRON_LOOP.encode(), 0o755)})
 
 
 def build_images(lab: Layout) -> None:
     """(Re)build montagu-lab/barman:host (runs the cron loop) and montagu-lab/postgres:host."""
-    rootfs = rootfs_tar()
+    rootfs = lab_rootfs_tar()
     common = ["--change", "ENV LANG=C.UTF-8"]
     docker(
         lab,

@@ -44,7 +44,9 @@ TIMESTAMP_FILE = ".barman-last-restore"
 BARMAN_CRON_INTERVAL = 10
 MARKER = ".montagu-lab"  # a directory holding this file may be wiped by lab_up
 # lab.json's "version": lab_up rebuilds (rather than reuses) a running lab of another version
-LAB_VERSION = 3  # 2: the off-site barman, its tunnel and host, both slots; 3: the PITR scratch volume
+# 2: the off-site barman, its tunnel and host, both slots; 3: the PITR scratch volume;
+# 4: the real privateer 2.1.1 (its venv, images, vault, keys and server) instead of its stand-in
+LAB_VERSION = 4
 DEFAULT_WAL_SEGSIZE_MB = 16  # PostgreSQL's own default
 
 # unix socket paths must fit in sockaddr_un.sun_path (108 bytes including the NUL)
@@ -210,6 +212,16 @@ class Layout:
     def pitr_port(self) -> int:
         """The PITR scratch copy's port: next to the tunnel's, so each lab (ports) has its own."""
         return self.ports.tunnel + 1
+
+    @property
+    def privateer_port(self) -> int:
+        """The privateer server's sshd (annex, host network): two past the tunnel's."""
+        return self.ports.tunnel + 2
+
+    @property
+    def vault_port(self) -> int:
+        """privateer's vault (OpenBao dev server; its cluster listener takes the next port)."""
+        return self.ports.tunnel + 3
 
     @property
     def ssh_port(self) -> int:
@@ -475,15 +487,15 @@ class Layout:
     def writer_log(self) -> Path:
         return self.lab_dir / "writer.log"
 
-    # --- stand-in bb8 and privateer (see standin_setup.py) --------------------
+    # --- the stand-in bb8 (standin_setup.py) and the real privateer (privateer_lab.py) ---
     @property
     def annex_dir(self) -> Path:
-        """The annex's side of the stand-ins: ``bin/bb8``, ``bin/privateer-server``, ``bb8/``."""
+        """The annex's side of bb8 and privateer: ``bin/bb8``, ``bin/privateer``, ``bb8/``, ``privateer/``."""
         return self.lab_dir / "annex"
 
     @property
     def science_dir(self) -> Path:
-        """Science's side of the stand-ins: ``bin/bb8``, ``bin/privateer``, ``bb8/``, ``privateer/``."""
+        """Science's side of bb8 and privateer: ``bin/bb8``, ``bin/privateer``, ``bb8/``, ``privateer/``."""
         return self.lab_dir / "science"
 
     @property
@@ -498,13 +510,18 @@ class Layout:
 
     @property
     def privateer_science(self) -> Path:
-        """``privateer`` on science (restores the annex's barman_recover)."""
+        """``privateer`` on science (the real one through the lab's shim; restores the annex's barman_recover)."""
         return self.science_dir / "bin" / "privateer"
 
     @property
-    def privateer_server(self) -> Path:
-        """The annex's privateer server: the forced command of the privateer key's SSH logins."""
-        return self.annex_dir / "bin" / "privateer-server"
+    def privateer_annex(self) -> Path:
+        """``privateer`` on the annex (the real one through the lab's shim: privateer_lab.py)."""
+        return self.annex_dir / "bin" / "privateer"
+
+    @property
+    def privateer_venv(self) -> Path:
+        """privateer's own venv, kept across rebuilds (cache/ survives the wipe)."""
+        return self.lab_dir / "cache" / "privateer-venv"
 
     @property
     def privateer_config_path(self) -> Path:
@@ -548,7 +565,8 @@ class Layout:
                 "bb8_annex",
                 "bb8_science",
                 "privateer_science",
-                "privateer_server",
+                "privateer_annex",
+                "privateer_venv",
                 "privateer_config_path",
                 "aws_barman_conf",
                 "aws_barman_home",

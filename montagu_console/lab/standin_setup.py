@@ -1,15 +1,12 @@
-"""Install the stand-in ``bb8`` and ``privateer`` (``lab/standins/``) the way the estate has them.
+"""Install the stand-in ``bb8`` (``lab/standins/bb8.py``) the way the estate has it.
 
 - ``LAB/annex/bin/bb8``: target ``barman_to_starport`` (named volume montagu_db_volume, restore
   false); ``LAB/science/bin/bb8``: target ``main_db_restore`` (named volume science_db_volume,
   ``remote_volume`` montagu_db_volume, backup false). Like /usr/local/bin/bb8, each wrapper runs
   the program in a throw-away container named ``bb8`` (``bb8_<hex>`` for log and status) with
   the machine id, its config, its ssh key and its logs dir (``LAB/<side>/bb8/logs``) mounted.
-- ``LAB/science/bin/privateer``: ``privateer restore VOLUME --server=annex --to-volume TARGET``
-  with its config and keys in ``LAB/science/privateer``. The privateer key's SSH logins are forced
-  (``authorized_keys`` ``command=``) into ``LAB/annex/bin/privateer-server``, which runs the
-  session in a throw-away container holding barman_recover at /privateer/local/barman_recover,
-  like privateer's server container. (The SSH user cannot read postgres' files directly.)
+
+privateer is the real one (privateer_lab.py), not a stand-in.
 """
 
 from __future__ import annotations
@@ -25,7 +22,6 @@ from .images import host_mounts
 from .layout import (
     NIGHTLY_VOLUME,
     POSTGRES_IMAGE,
-    RECOVER_VOLUME,
     RESTORE_TARGET,
     SCIENCE_VOLUME,
     STARPORT_TARGET,
@@ -34,8 +30,6 @@ from .layout import (
 from .proc import LabError, program, run
 
 STANDINS = Path(__file__).resolve().parent / "standins"
-PRIVATEER_SERVER = "annex"
-PRIVATEER_CLIENT = "science"
 BB8_LOGS_IN_CONTAINER = "/bb8/logs/"
 
 
@@ -123,101 +117,8 @@ def _install_bb8(lab: Layout, side: Path, target: dict) -> None:
     )
 
 
-PRIVATEER_WRAPPER = """\
-#!/bin/sh
-# Stand-in for privateer on science (montagu-console lab), written by `lab up`.
-# Program: {program}; config: {config}
-export DOCKER_HOST={docker_host}
-exec {python} {program} --path={config} --as={client} "$@"
-"""
-
-PRIVATEER_SERVER_SCRIPT = """\
-#!/bin/sh
-# The annex's privateer server in the montagu-console lab, written by `lab up`. SSH logins with
-# privateer's key are forced here (authorized_keys command=...): the session's command runs in a
-# throw-away container holding the annex's local volumes at /privateer/local/<volume>, as in
-# privateer's server container, so the client's rsync reads /privateer/local/{volume}/.
-exec {docker} -H {docker_host} run --rm -i --network none --log-driver none {mounts} \\
-    {image} sh -c "$SSH_ORIGINAL_COMMAND"
-"""
-
-SSH_CONFIG = """\
-# /etc/ssh/ssh_config of the privateer client container (as privateer's image has it)
-PasswordAuthentication no
-IdentityFile /privateer/keys/id_ed25519
-IdentitiesOnly yes
-HashKnownHosts no
-UserKnownHostsFile /privateer/keys/known_hosts
-GlobalKnownHostsFile /dev/null
-StrictHostKeyChecking yes
-BatchMode yes
-ConnectTimeout 10
-Include /privateer/keys/config
-"""
-
-
-def _install_privateer(lab: Layout) -> None:
-    keys = lab.science_dir / "privateer" / "keys"
-    keys.mkdir(parents=True, exist_ok=True)
-    key = keys / "id_ed25519"
-    for stale in (key, key.with_name("id_ed25519.pub")):
-        stale.unlink(missing_ok=True)
-    run("privateer key", ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "montagu-lab-privateer", "-f", key])
-    shutil.copyfile(lab.known_hosts, keys / "known_hosts")
-    _write(
-        keys / "config",
-        f"Host {PRIVATEER_SERVER}\n    HostName 127.0.0.1\n    Port {lab.ssh_port}\n    User {lab.sci_user}\n",
-    )
-    _write(keys / "ssh_config", SSH_CONFIG)
-    config = {
-        "servers": [
-            {
-                "name": PRIVATEER_SERVER,
-                "hostname": "127.0.0.1",
-                "port": lab.ssh_port,
-                "username": lab.sci_user,
-                "key_volume": str(keys),
-                "data_volume": "privateer_montagu_data",
-                "container": "privateer_montagu_server",
-            }
-        ],
-        "clients": [{"name": PRIVATEER_CLIENT}],
-        "volumes": [{"name": RECOVER_VOLUME, "local": True}],
-        "lab": {"docker_host": lab.docker_host, "image": POSTGRES_IMAGE, "mounts": _mount_paths()},
-    }
-    config_path = lab.science_dir / "privateer" / "privateer.json"
-    _write(config_path, json.dumps(config, indent=2) + "\n")
-    _write(
-        lab.privateer_science,
-        PRIVATEER_WRAPPER.format(
-            program=STANDINS / "privateer.py",
-            config=config_path,
-            docker_host=lab.docker_host,
-            python=lab.python,
-            client=PRIVATEER_CLIENT,
-        ),
-        0o755,
-    )
-    mounts = [*_mount_paths(), f"{RECOVER_VOLUME}:/privateer/local/{RECOVER_VOLUME}:ro"]
-    _write(
-        lab.privateer_server,
-        PRIVATEER_SERVER_SCRIPT.format(
-            docker=program("docker"),
-            docker_host=lab.docker_host,
-            image=POSTGRES_IMAGE,
-            volume=RECOVER_VOLUME,
-            mounts=" ".join(f"-v {shlex.quote(m)}" for m in mounts),
-        ),
-        0o755,
-    )
-    options = f'command="{lab.privateer_server}",no-pty,no-port-forwarding,no-agent-forwarding,no-X11-forwarding'
-    authorized = lab.authorized_keys_dir / lab.sci_user
-    with open(authorized, "a") as keys_file:
-        keys_file.write(f"{options} {key.with_name('id_ed25519.pub').read_text().strip()}\n")
-
-
 def install(lab: Layout) -> None:
-    """Write both bb8 wrappers and configs, and privateer's client and server side."""
+    """Write both bb8 wrappers and configs."""
     for side in (lab.annex_dir, lab.science_dir):
         (side / "bin").mkdir(parents=True, exist_ok=True)
         side.chmod(0o755)
@@ -237,7 +138,6 @@ def install(lab: Layout) -> None:
             "backup": False,
         },
     )
-    _install_privateer(lab)
 
 
 def bb8(lab: Layout, side: str, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
