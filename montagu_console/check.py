@@ -87,6 +87,7 @@ def _perfdata(snap: Snapshot) -> list[str]:
         if isinstance(slot, dict):
             add(f"slot_{slot.get('name')}_retained", slot.get("retained_bytes"), "B")
     add("nightly_age", s.get("nightly_age_seconds"), "s")
+    add("proof_age", s.get("proof_age_seconds"), "s")
     for t in s.get("targets", []):
         if isinstance(t, dict):
             add(f"starport_{t.get('name')}_age", t.get("age_seconds"), "s")
@@ -162,6 +163,19 @@ def write_prometheus(snap: Snapshot, path: Path) -> None:
     for t in s.get("targets", []):
         if t.get("age_seconds") is not None:
             target_age.labels(target=t["name"]).set(t["age_seconds"])
+    _gauge(
+        registry,
+        "montagu_starport_proof_age_seconds",
+        "Age of the newest proof of the current nightly copy (replayed and verified)",
+        s.get("proof_age_seconds"),
+    )
+    outcome = s.get("proof_outcome")
+    _gauge(
+        registry,
+        "montagu_starport_proof_passed",
+        "1 if the newest proof of the current nightly copy passed, 0 if it failed",
+        {"passed": 1, "failed": 0}.get(outcome) if isinstance(outcome, str) else None,
+    )
     _gauge(
         registry,
         "montagu_science_db_accepting",

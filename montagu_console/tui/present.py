@@ -408,7 +408,21 @@ def _starport_lines(f: dict[str, Any], now: datetime) -> list[str]:
         if age is None:
             age = t.get("age_seconds")
         lines.append(f"{t.get('name')}: {fmt_ago(age)}" if age is not None else f"{t.get('name')}: never copied")
-    return lines
+    return [*lines, *proof_lines(f, now)]
+
+
+def proof_lines(f: dict[str, Any], now: datetime) -> list[str]:
+    """The starport panel's proof: "proven restorable 3 hours ago" and "newest data 2026-11-25
+    02:59", "proof FAILED 2 min ago: <check>", or "not proven (run prove-nightly)"."""
+    outcome, proven = f.get("proof_outcome"), since(f.get("proven_at"), now)
+    if outcome == "passed":
+        newest = parse_time(f.get("proven_data_newest"))
+        data = [f"newest data {fmt_time(newest, date=True)}"] if newest is not None else []
+        return [f"proven restorable {fmt_ago(proven)}", *data]
+    if outcome == "failed":
+        failing = ", ".join(str(n) for n in f.get("proof_failing") or []) or "see the run log"
+        return [f"proof FAILED {fmt_ago(proven)}: {failing}"]
+    return ["not proven (run prove-nightly)"]
 
 
 def _restore_lines(f: dict[str, Any], now: datetime) -> list[str]:
@@ -421,10 +435,12 @@ def _restore_lines(f: dict[str, Any], now: datetime) -> list[str]:
             line += f" ETA {fmt_age(f['eta_seconds'])}"
     data = since(f.get("data_restored_from"), now)
     last = since(f.get("last_restore_at"), now)
+    copy_proven = f.get("science_copy_proven")
+    proven = "" if copy_proven is None else " (a proven copy)" if copy_proven else " (copy NOT proven)"
     return [
         line,
         f"database {yes_no(f.get('db_accepting'), 'accepting connections', 'NOT accepting connections')}",
-        f"science data from {fmt_ago(data)}" if data is not None else "science data: age unknown",
+        (f"science data from {fmt_ago(data)}" if data is not None else "science data: age unknown") + proven,
         f"last restore {fmt_ago(last)}" if last is not None else "last restore: unknown",
         last_drill_line(f.get("last_drill")),
     ]

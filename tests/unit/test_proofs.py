@@ -6,10 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from montagu_console import health
+from montagu_console import check, health
+from montagu_console.actions import service
 from montagu_console.config import NightlyConfig, StarportConfig
 from montagu_console.probes import proofs
-from montagu_console.snapshot import Proof, StarportFacts, StarportTarget, Status
+from montagu_console.snapshot import Proof, Snapshot, StarportFacts, StarportTarget, Status
+from montagu_console.tui import present
 
 NOW = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -220,3 +222,49 @@ def test_science_on_a_proven_copy(tmp_path):
     (tmp_path / "proofs.jsonl").write_text(line(proof("failed", copy=COPY - HOUR)) + line(proof()))
     assert proofs.copy_proven(tmp_path, COPY) is True
     assert proofs.copy_proven(tmp_path, COPY - HOUR) is False
+
+
+# -- what check, the TUI and the preflight make of it -----------------------------------------------
+
+
+def snapshot_with(result):
+    return Snapshot(NOW, {"starport": result})
+
+
+@pytest.mark.parametrize("outcome,passed", [("passed", "1.0"), ("failed", "0.0")])
+def test_prometheus_and_nagios_carry_the_proof(tmp_path, outcome, passed):
+    p = proof(outcome)
+    snap = snapshot_with(judge(p, p if outcome == "passed" else None))
+    path = tmp_path / "m.prom"
+    check.write_prometheus(snap, path)
+    text = path.read_text()
+    assert f"montagu_starport_proof_passed {passed}" in text
+    assert "montagu_starport_proof_age_seconds 10800.0" in text
+    assert " proof_age=10800s;;;" in check.to_nagios(snap).splitlines()[0]
+
+
+def test_prometheus_and_nagios_without_a_proof_have_no_proof_figures(tmp_path):
+    snap = snapshot_with(judge(None, None, on_record=False))
+    path = tmp_path / "m.prom"
+    check.write_prometheus(snap, path)
+    assert "montagu_starport_proof" not in path.read_text()
+    assert "proof_age" not in check.to_nagios(snap)
+
+
+def test_the_panel_says_what_the_proof_says():
+    p = proof()
+    facts = judge(p, p).facts
+    lines = present.proof_lines(facts, NOW)
+    assert lines[0] == "proven restorable 3 hours ago" and lines[1].startswith("newest data 2026-11-25")
+    failed = judge(proof("failed"), None).facts
+    assert present.proof_lines(failed, NOW) == ["proof FAILED 3 hours ago: api_access_log has rows"]
+    assert present.proof_lines(judge(None, None).facts, NOW) == ["not proven (run prove-nightly)"]
+
+
+def test_space_for_the_scratch_copy():
+    gib = 1024**3
+    assert service.space_problem(10 * gib, 13 * gib) is None
+    problem = service.space_problem(10 * gib, 11 * gib)
+    assert problem is not None and "1.2 x the copy" in problem
+    assert service.du_bytes("112340\t/nightly\n") == 112340 * 1024
+    assert service.du_bytes("du: cannot read directory") is None
