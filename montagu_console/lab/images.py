@@ -1,7 +1,9 @@
 """The lab's images, imported from busybox-static rootfs tarballs (no registry needed).
 
-Containers of both images bind-mount the host's /usr, /lib, /lib64, /etc/passwd and /etc/group
-read-only, so they run the host's postgres 15 and the project's barman with the host's uids.
+Containers of the lab's own two images bind-mount the host's /usr, /lib, /lib64, /etc/passwd and
+/etc/group read-only, so they run the host's postgres 15 and the project's barman with the host's
+uids. privateer's images (privateer_lab.py) carry the host programs they need with their shared
+libraries instead (:func:`rootfs_tar` ``programs``), as privateer mounts nothing else.
 """
 
 from __future__ import annotations

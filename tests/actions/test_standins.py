@@ -1,4 +1,4 @@
-"""The lab's stand-in bb8 and privateer, and the console's own actions end to end, on a real lab.
+"""The lab's stand-in bb8, the real privateer, and the console's own actions end to end, on a real lab.
 
 They run on the session's lab: each test that stops sshd or overwrites a volume puts it back.
 """
@@ -72,6 +72,12 @@ def parse_stamp(text: str) -> datetime:
 
 def in_volume(lab: Lab, volume: str, name: str) -> Path:
     return lab.volume_path(volume) / name
+
+
+def newest_run_log(lab: Lab, action: str) -> Path:
+    """The log of the newest console run of ``action`` in the lab's state dir."""
+    runs = [p for p in (lab.state_dir / "runs").glob("*/run.json") if json.loads(p.read_text()).get("action") == action]
+    return max(runs, key=lambda p: p.stat().st_mtime).parent / "log"
 
 
 def wait_container(lab: Lab, name: str, timeout: float = 30) -> None:
@@ -276,36 +282,47 @@ def test_bb8_restore_into_science_then_montagu_db_answers(act_lab: Lab, tmp_path
 
 
 def test_privateer_restore_dry_run_success_and_failure(act_lab: Lab) -> None:
+    """The real privateer 2.1.1 on science, against the annex's privateer server."""
+    version = privateer(act_lab, "--version")
+    assert version.returncode == 0 and version.stdout.strip() == "privateer, version 2.1.1"
     dry = privateer(
         act_lab, "restore", "barman_recover", "--server=annex", "--to-volume", "privateer_test", "--dry-run"
     )
     assert dry.returncode == 0 and "Command to manually run restore:" in dry.stdout
-    assert "rsync -av --delete annex:/privateer/local/barman_recover/ /privateer/volumes/privateer_test/" in dry.stdout
+    assert (
+        "docker run --rm -v privateer_keys:/privateer/keys:ro -v privateer_test:/privateer/volumes/privateer_test "
+        "mrcide/privateer-client:latest rsync -av --delete annex:/privateer/local/barman_recover/ "
+        "/privateer/volumes/privateer_test/"
+    ) in dry.stdout
     assert act_lab.docker("volume", "inspect", "privateer_test").returncode != 0  # nothing done
+    # privateer's own command line: options after the subcommand, usage errors exit 2
+    usage = privateer(act_lab, "--path=.", "restore", "barman_recover")
+    assert usage.returncode == 2 and "No such option '--path'" in usage.stderr
     try:
         r = privateer(act_lab, "restore", "barman_recover", "--server=annex", "--to-volume", "privateer_test")
         assert r.returncode == 0, r.stdout + r.stderr
         out = r.stdout.splitlines()
-        assert out[:2] == [
+        assert out[:3] == [
             "Restoring 'barman_recover' from 'annex' to 'privateer_test'",
+            "Data originally from '(source)'",
             "Restore command started. To stream progress, run:",
         ]
-        assert out[2].startswith("  docker logs -f ")
-        assert out[3] == "Restore completed successfully! Container logs:"
-        assert out[4].startswith("(ommitting ") and len(out[5:]) == 10 and "total size is" in out[-1]
+        assert out[3].startswith("  docker logs -f ")
+        assert out[4] == "Restore completed successfully! Container logs:"
+        assert out[5].startswith("(ommitting ") and len(out[6:]) == 10 and "total size is" in out[-1]
         restored = act_lab.volume_path("privateer_test")
         assert (restored / "PG_VERSION").read_text().strip() == "15"
         source = in_volume(act_lab, "barman_recover", ".barman-last-restore").read_text()
         assert (restored / ".barman-last-restore").read_text() == source
 
-        act_lab.stop_sshd()
+        act_lab.stop_privateer_server()
         try:
             failed = privateer(act_lab, "restore", "barman_recover", "--server=annex", "--to-volume", "privateer_test")
         finally:
-            act_lab.start_sshd()
+            act_lab.start_privateer_server()
         assert failed.returncode == 1
         assert "An error occured! Container logs:" in failed.stdout
-        assert "Connection refused" in failed.stdout
+        assert f"port {act_lab.privateer_port}: Connection refused" in failed.stdout
         assert "Exception: Restore failed; see" in failed.stderr
         name = failed.stdout.split("docker logs -f ", 1)[1].split()[0]
         assert act_lab.docker("rm", name).returncode == 0  # kept for its logs, like privateer
@@ -384,6 +401,35 @@ def test_console_privateer_profile_end_to_end(act_lab: Lab) -> None:
     restore = check(config)["panels"]["restore"]
     assert restore["facts"]["phase"] == "ready" and restore["facts"]["db_accepting"] is True
     assert datetime.fromisoformat(restore["facts"]["data_restored_from"]) == stamp
+    # the real privateer ran it: its second line, in the run's log too, from the annex's server container
+    assert "Data originally from '(source)'" in r.stdout
+    assert "Data originally from '(source)'" in newest_run_log(act_lab, "restore").read_text()
+    server = act_lab.docker("inspect", "-f", "{{.State.Running}} {{.Config.Image}}", "privateer_montagu_server")
+    assert server.stdout.split() == ["true", "mrcide/privateer-server:latest"]
+
+
+def test_console_privateer_restore_fails_when_its_server_is_stopped(act_lab: Lab) -> None:
+    config = act_lab.privateer_config_path
+    act_lab.stop_privateer_server()
+    try:
+        r = console(config, "run", "restore", "--yes")
+    finally:
+        act_lab.start_privateer_server()
+    try:
+        assert r.returncode != 0, r.stdout + r.stderr
+        out = r.stdout + r.stderr
+        assert "An error occured! Container logs:" in out
+        assert f"port {act_lab.privateer_port}: Connection refused" in out
+        assert "Exception: Restore failed; see" in out
+        record = json.loads((newest_run_log(act_lab, "restore").parent / "run.json").read_text())
+        assert record["state"] == "failed", record
+        failed = [s["name"] for s in record["steps"] if s["state"] == "failed"]
+        assert failed == [f"{act_lab.privateer_science} restore"], record  # the step is named
+    finally:
+        # science back on the annex's copy, as the other tests expect it
+        time.sleep(1.1)  # see test_console_privateer_profile_end_to_end
+        again = console(config, "run", "restore", "--yes")
+        assert again.returncode == 0, again.stdout + again.stderr
 
 
 def test_lab_config_gives_the_replay_its_mounts_and_environment(act_lab: Lab) -> None:

@@ -44,10 +44,23 @@ deviations from the real format):
   Docker daemon with the annex), while the starport holds ``montagu_db_volume``; on the real
   science both are ``montagu_db_volume``.
 
-Also unlike bb8: remote commands (mkdir, reading and writing metadata.json, the remote mtime for
-``status``) run with ssh from the bb8 container itself rather than each in an rsync-ssh
-container; ``status`` shows "Never backed up" for a target without metadata (bb8 crashes) and
-finds the newest mtime by its epoch (bb8 sorts the local one as text).
+Also unlike bb8 (every other way it differs from vimc/bb8 as the facts file describes it):
+
+- Remote commands (mkdir, reading and writing metadata.json, the remote mtime for ``status``)
+  run with ssh from the bb8 container itself rather than each in an rsync-ssh container.
+- ``status`` shows "Never backed up" for a target without metadata (bb8 crashes) and finds the
+  newest mtime by its epoch (bb8 sorts the local one as text), with ``find -L | xargs stat`` in
+  a container of ``rsync_image`` (bb8 uses a ``bash`` image).
+- Its container is the lab's postgres image running this script with the project's Python 3.11
+  (mounted read-only), on the host network, with the lab's Docker socket mounted; bb8's is the
+  locally built ``bb8`` image (Python 3.8, docopt) with its config and secrets baked in, on
+  Docker's default network, with /var/run/docker.sock and the ``bb8_ssh`` and ``bb8_logs``
+  volumes. Its own argument parsing stands in for docopt's: a usage error prints the usage
+  and exits 1.
+- No ``setup``, ``setup_starport``, ``schedule``, ``bb8_link_write``, Vault or GitHub token:
+  ``lab up`` writes the config, key and known_hosts (the lab's own ed25519 key and the lab
+  sshd's known_hosts line, not ``{ip},{addr} <host_key>`` from Vault), and ``bb8 init`` is
+  refused. No starport-metrics and no ``/etc/cron.hourly/bb8``.
 """
 
 from __future__ import annotations
