@@ -30,6 +30,7 @@ from ..actions.runs import Run
 from ..clock import utc_now
 from ..config import Config
 from ..errors import ConsoleError
+from ..history import PanelRecorder
 from ..redact import redact
 from ..snapshot import PANELS, PanelResult, Status
 from ..text import one_line
@@ -58,6 +59,7 @@ from .screens.drill import DrillScreen
 from .screens.help import HelpScreen
 from .screens.history import HistoryScreen
 from .screens.main import MainScreen
+from .screens.trends import TrendsScreen
 from .themes import DEFAULT_THEME, available_themes, load_theme
 from .watchdog import TerminalGuard
 from .widgets.header import StatusHeader
@@ -113,7 +115,9 @@ class MontaguApp(App[None]):
         self.last_good: dict[str, PanelResult] = {}  # newest result per panel that carried facts
         self.lag_history: deque[float] = deque(maxlen=LAG_SAMPLES)
         self.last_refresh: datetime | None = None
-        self.poller = Poller(self, collector, float(config.refresh_seconds), self.clock)
+        self.poller = Poller(
+            self, collector, float(config.refresh_seconds), self.clock, recorder=PanelRecorder.of(config)
+        )
         self._titles = panel_titles(config)
         self._hosts = panel_hosts(config)
         self._words: dict[str, str] = {}
@@ -361,6 +365,13 @@ class MontaguApp(App[None]):
     def action_history(self) -> None:
         if not isinstance(self.screen, HistoryScreen):
             self.push_screen(HistoryScreen())
+
+    def action_trends(self) -> None:
+        """The trend screen; on it, switch between hours and days."""
+        if isinstance(self.screen, TrendsScreen):
+            self.screen.switch_span()
+        else:
+            self.push_screen(TrendsScreen(self.clock))
 
     async def action_quit(self) -> None:
         """Quit; when a followed run is still running, ask first (it goes on, detached)."""

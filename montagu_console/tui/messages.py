@@ -89,3 +89,13 @@ class ReportLoaded(Message):
     """A drill's report.md (or why there is none), for the report screen."""
 
     text: str
+
+
+@dataclass(eq=False)
+class TrendsRead(Message):
+    """The trend screen's sections for one span ("hours", "days"), read from the history: each
+    section's title, chart and table by its id; ``problem`` says why some or all are missing."""
+
+    span: str
+    sections: dict[str, tuple[str, str, str]]
+    problem: str | None

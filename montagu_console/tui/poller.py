@@ -18,7 +18,7 @@ from textual.app import App
 from textual.timer import Timer
 
 from ..snapshot import PANELS, PanelResult, Status
-from .messages import PanelUpdated
+from .messages import ActionNote, PanelUpdated
 
 
 class Collector(Protocol):
@@ -31,11 +31,25 @@ class Collector(Protocol):
     async def close(self) -> None: ...
 
 
+class Recorder(Protocol):
+    """What the TUI needs from ``montagu_console.history.PanelRecorder`` (called from a thread)."""
+
+    def offer(self, result: PanelResult) -> str | None: ...
+
+
 class Poller:
     """Runs the per-panel poll workers on ``app``; results arrive as :class:`PanelUpdated`."""
 
-    def __init__(self, app: App, collector: Collector, period: float, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        app: App,
+        collector: Collector,
+        period: float,
+        clock: Callable[[], datetime],
+        recorder: Recorder | None = None,
+    ) -> None:
         self.period = period
+        self._recorder = recorder
         self._app = app
         self._collector = collector
         self._clock = clock
@@ -93,6 +107,10 @@ class Poller:
         self._ended[name] = time.monotonic()
         self._arm(name, self.period)
         self._app.post_message(PanelUpdated(result))
+        if self._recorder is not None:  # the history, written off the UI thread; a failure says so once
+            problem = await asyncio.to_thread(self._recorder.offer, result)
+            if problem:
+                self._app.post_message(ActionNote(problem))
 
     def _arm(self, name: str, delay: float) -> None:
         self._timers[name] = self._app.set_timer(delay, partial(self.poll, name), name=f"poll {name}")
