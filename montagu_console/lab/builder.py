@@ -194,6 +194,7 @@ def lab_down(lab_dir: Path = DEFAULT_LAB_DIR) -> None:
 
     attempt(lambda: writer.stop(lab))
     if docker_daemon.daemon_pid(lab):
+        attempt(lambda: privateer_lab.remove_server(lab))
         attempt(lambda: docker_daemon.remove_all_containers(lab))
         attempt(lambda: privateer_lab.remove_volumes(lab))
     attempt(lambda: privateer_vault.stop(lab))

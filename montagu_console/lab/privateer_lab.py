@@ -25,8 +25,8 @@ What ``lab up`` sets up, in the 2025 process's shape (science pulls the annex's 
   privateer's entry point with every container on the host network, as the lab's dockerd has no
   bridge). Science's is the privateer profile's ``restore_command``.
 
-``lab down`` removes privateer's containers (with every other) and volumes (:func:`remove_volumes`)
-and stops the vault.
+``lab down`` removes privateer's server container first (:func:`remove_server`), then with every
+other container its volumes (:func:`remove_volumes`), and stops the vault.
 """
 
 from __future__ import annotations
@@ -288,6 +288,17 @@ def server_running(lab: Layout) -> bool:
     """True if the annex's privateer server container runs and the vault is up."""
     state = docker(lab, "inspect", "inspect", "-f", "{{.State.Running}}", SERVER_CONTAINER, check=False)
     return state.stdout.strip() == "true" and privateer_vault.vault_pid(lab) is not None
+
+
+def remove_server(lab: Layout) -> None:
+    """Remove the server container and wait until it is gone: privateer starts it with auto_remove,
+    so a ``docker rm -f`` of every container at once would race Docker's own removal of it."""
+    docker(lab, f"remove {SERVER_CONTAINER}", "rm", "-f", SERVER_CONTAINER, check=False)
+    wait_for(
+        f"privateer server container {SERVER_CONTAINER} gone",
+        lambda: docker(lab, "inspect", "inspect", SERVER_CONTAINER, check=False).returncode != 0,
+        timeout=SERVER_TIMEOUT,
+    )
 
 
 def remove_volumes(lab: Layout) -> None:

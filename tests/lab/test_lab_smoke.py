@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from montagu_console.lab import Lab, LabError, LabPorts, lab_down, lab_status, lab_up
+from montagu_console.lab import Lab, LabError, LabPorts, lab_down, lab_status, lab_up, privateer_vault
 from montagu_console.lab.proc import pid_running, pids_with
 
 pytestmark = [
@@ -247,7 +247,10 @@ def test_lab_down_leaves_nothing_running(smoke_lab: Lab) -> None:
     recorded["writer"] = int(smoke_lab.writer_pidfile.read_text())
     assert str(smoke_lab.docker_exec_root).startswith("/run/montagu-lab-")
     containerd = pids_with(f"{smoke_lab.docker_exec_root}/containerd/")
-    assert len(containerd) == 4  # containerd, and the shims of barman-montagu, barman-aws and montagu-db
+    # containerd, and the shims of barman-montagu, barman-aws, montagu-db and privateer's server
+    assert len(containerd) == 5
+    vault = privateer_vault.vault_pid(smoke_lab)
+    assert vault and listening(smoke_lab.vault_port) and listening(smoke_lab.privateer_port)
 
     lab_down(LAB_DIR)
 
@@ -265,6 +268,8 @@ def test_lab_down_leaves_nothing_running(smoke_lab: Lab) -> None:
     mounts = Path("/proc/self/mountinfo").read_text()
     assert f"{LAB_DIR}/" not in mounts and f"{smoke_lab.docker_exec_root}/" not in mounts
     assert [port for port in vars(PORTS).values() if listening(port)] == []
+    assert not pid_running(vault, "-dev-listen-address") and not privateer_vault.token_file(smoke_lab).exists()
+    assert not listening(smoke_lab.vault_port) and not listening(smoke_lab.privateer_port)
     assert [c["name"] for c in lab_status(LAB_DIR) if c["running"]] == []
     lab_down(LAB_DIR)  # idempotent
     assert smoke_lab.config_path.exists()  # files stay
