@@ -285,13 +285,11 @@ def judge_starport(f: StarportFacts, nightly: NightlyConfig, cfg: StarportConfig
 
 def _proof_findings(f: StarportFacts, nightly: NightlyConfig, now: datetime) -> list[tuple[Status, str]]:
     """The copy's proof failed: CRITICAL naming what failed. No passed proof of this copy within
-    proof_max_age_hours: WARNING, once the console proves copies here (a proof is on record)."""
+    proof_max_age_hours (never proven included: nothing is OK by default): WARNING."""
     proof, limit = f.proof, nightly.thresholds.proof_max_age_hours
     if proof is not None and proof.outcome == "failed":
         when = f"{proof.how} {_at(proof.proven_at)}"
         return [(Status.CRITICAL, f"nightly copy failed its proof ({when}): {proof.why_failed()}")]
-    if not f.proofs_on_record:
-        return []
     proven_age = age_seconds(now, proof.proven_at) if proof is not None else None
     if proven_age is not None and proven_age <= limit * HOUR:
         return []

@@ -232,7 +232,6 @@ class StarportFacts:
     targets: tuple[StarportTarget, ...]
     proof: Proof | None = None  # the newest proof of this copy
     last_passed_proof: Proof | None = None  # the newest passed proof of any copy
-    proofs_on_record: bool = False  # proofs.jsonl holds a proof (the console proves copies here)
 
 
 @dataclass(frozen=True)

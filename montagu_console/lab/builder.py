@@ -162,6 +162,10 @@ def lab_up(
     with phase("writer started"):
         writer.start(lab, WRITER_SECONDS)
     config = console_config.write(lab)
+    with phase("nightly copies proven (run prove-nightly)"):
+        for path in (lab.config_path, lab.privateer_config_path):
+            prove = [sys.executable, "-m", "montagu_console", "run", "prove-nightly", "--yes", "--config", str(path)]
+            run(f"montagu-console run prove-nightly --config {path}", prove, timeout=600)
     lab.pids = {
         "dockerd": docker_daemon.daemon_pid(lab) or 0,
         "postgres_primary": postgres.primary_pid(lab) or 0,

@@ -124,7 +124,6 @@ def with_proofs(facts: StarportFacts, state_dir: Path | str) -> StarportFacts:
         facts,
         proof=proof_of_copy(proofs, facts.nightly_restored_at),
         last_passed_proof=newest_passed(proofs),
-        proofs_on_record=bool(proofs),
     )
 
 

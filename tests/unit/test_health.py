@@ -11,6 +11,7 @@ from montagu_console.snapshot import (
     BackupInfo,
     BarmanCheck,
     BarmanFacts,
+    Proof,
     RestoreFacts,
     StarportFacts,
     StarportTarget,
@@ -159,7 +160,8 @@ def starport(nightly_age=10 * HOUR, target_age=9 * HOUR, carried=None, **kw):
         None,
         carried if carried is not None else nightly_at,
     )
-    facts = StarportFacts(nightly_at, None, (target,))
+    proven = Proof("p-1", None, NOW - HOUR, "passed", nightly_at, NOW - 2 * HOUR, (), None, "prove-nightly")
+    facts = StarportFacts(nightly_at, None, (target,), proof=proven, last_passed_proof=proven)  # a proven copy
     facts = replace(facts, **kw)
     return health.judge_starport(facts, NightlyConfig(host="annex", volume="v"), StarportConfig(host="annex"), NOW)
 

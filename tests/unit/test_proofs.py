@@ -34,7 +34,7 @@ def proof(outcome="passed", copy=COPY, at=NOW - 3 * HOUR, checks=None, reason=No
     )
 
 
-def judge(current=None, last_passed=None, on_record=None, copy=COPY, error=None, max_age=50, **thresholds):
+def judge(current=None, last_passed=None, copy=COPY, error=None, max_age=50, **thresholds):
     target = StarportTarget("barman_to_starport", NOW - 2 * HOUR, None, copy)
     facts = StarportFacts(
         copy,
@@ -42,7 +42,6 @@ def judge(current=None, last_passed=None, on_record=None, copy=COPY, error=None,
         (target,),
         proof=current,
         last_passed_proof=last_passed,
-        proofs_on_record=bool(current or last_passed) if on_record is None else on_record,
     )
     nightly = NightlyConfig(host="annex", volume="v", thresholds={"proof_max_age_hours": max_age, **thresholds})
     return health.judge_starport(facts, nightly, StarportConfig(host="starport"), NOW)
@@ -97,14 +96,9 @@ def test_a_proof_of_an_older_copy_does_not_prove_this_one():
     assert r.facts["proof_outcome"] is None and r.facts["proven_at"] is None
 
 
-def test_no_passed_proof_ever_warns_once_proofs_are_on_record():
-    r = judge(None, None, on_record=True)
+def test_a_copy_never_proven_is_a_warning_not_ok_by_default():
+    r = judge(None, None)
     assert r.status is Status.WARNING and "never proven restorable" in r.summary
-
-
-def test_no_proof_on_record_at_all_leaves_the_status_alone():
-    r = judge(None, None, on_record=False)
-    assert r.status is Status.OK
     assert r.facts["proof_outcome"] is None and r.facts["proven_at"] is None and r.facts["proven_data_newest"] is None
 
 
@@ -244,7 +238,7 @@ def test_prometheus_and_nagios_carry_the_proof(tmp_path, outcome, passed):
 
 
 def test_prometheus_and_nagios_without_a_proof_have_no_proof_figures(tmp_path):
-    snap = snapshot_with(judge(None, None, on_record=False))
+    snap = snapshot_with(judge(None, None))
     path = tmp_path / "m.prom"
     check.write_prometheus(snap, path)
     assert "montagu_starport_proof" not in path.read_text()
