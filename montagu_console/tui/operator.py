@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from textual.worker import get_current_worker
 
+from ..actions.pitr import Request as PitrRequest
 from ..actions.runs import Run, RunStore, effective_state
 from ..actions.service import ActionRefused, ActionService
 from ..clock import utc_now
@@ -27,6 +28,7 @@ from .present_runs import ACTIVE, current_step, describe, drill_summary, outcome
 from .runs import Attachment, read_report
 from .screens.confirm import ConfirmScreen
 from .screens.drill import DrillScreen
+from .screens.pitr import PitrScreen
 from .screens.run import RunScreen
 from .tailer import follow
 
@@ -40,7 +42,12 @@ AFFECTED = {
     "restore": ("restore",),
     "drill": ("restore",),
 }
-BINDING_OF = {"base-backup": "base-backup", "nightly-recover": "nightly-recover", "restore": "science-restore"}
+BINDING_OF = {
+    "base-backup": "base-backup",
+    "nightly-recover": "nightly-recover",
+    "restore": "science-restore",
+    "pitr": "pitr",
+}
 
 
 def _error(e: BaseException) -> str:
@@ -57,6 +64,7 @@ class Operator:
         self.service = ActionService(app.config, read_only=app.read_only)
         self.attached: dict[str, Attachment] = {}
         self._checking: set[str] = set()
+        self._pitr: PitrRequest | None = None  # the PITR its preflight let through, until confirmed
 
     @property
     def running(self) -> list[Attachment]:
@@ -92,6 +100,9 @@ class Operator:
 
     def request(self, action: str) -> None:
         """An action key: the preflight in a worker, then (in :meth:`checked`) the confirmation."""
+        if action == "pitr":
+            self._request_pitr()
+            return
         info = self.service.info(action)
         key = self.app.key_of(BINDING_OF[action])
         if action in self._checking:
@@ -111,6 +122,38 @@ class Operator:
             self._post(ActionChecked(action, None, f"{action}: the preflight failed: {_error(e)}", "error"))
         else:
             self._post(ActionChecked(action, facts))
+
+    def _request_pitr(self) -> None:
+        """p: the target time first (read-only refuses before it is asked), then the preflight."""
+        if "pitr" in self._checking:
+            self.app.say(f"{self.app.key_of('pitr')}: point-in-time recovery: still checking…", toast=False)
+            return
+        if self.read_only:
+            self._pitr_target("")
+            return
+        info = self.service.info("pitr")
+        self.app.push_screen(PitrScreen([f"⚠ {info.warning}"], self.app.clock()), self._pitr_target)
+
+    def _pitr_target(self, text: str | None) -> None:
+        key = self.app.key_of("pitr")
+        if text is None:
+            self.app.say(f"{key}: point-in-time recovery: not started (cancelled at the target time)")
+            return
+        self._checking.add("pitr")
+        self.app.say(f"{key}: point-in-time recovery to {text}: checking…", toast=False)
+        self.app.run_worker(
+            self._preflight_pitr(text), name="preflight pitr", group="preflight pitr", exit_on_error=False
+        )
+
+    async def _preflight_pitr(self, text: str) -> None:
+        try:
+            self._pitr = await self.service.preflight_pitr(text)
+        except ActionRefused as e:
+            self._post(ActionChecked("pitr", None, _error(e)))
+        except Exception as e:  # a host that does not answer: one line, never a traceback
+            self._post(ActionChecked("pitr", None, f"pitr: the preflight failed: {_error(e)}", "error"))
+        else:
+            self._post(ActionChecked("pitr", self._pitr.facts))
 
     def checked(self, message: ActionChecked) -> None:
         self._checking.discard(message.action)
@@ -136,7 +179,10 @@ class Operator:
 
     def _start(self, action: str, confirmation: str) -> None:
         try:
-            run = self.service.start(action, confirmation=confirmation)
+            if action == "pitr" and self._pitr is not None:
+                run = self.service.start_pitr(self._pitr, confirmation=confirmation)
+            else:
+                run = self.service.start(action, confirmation=confirmation)
             self._post(RunAttached(run, "runs", "started", run.plan(), run.record()))
         except ActionRefused as e:
             self._post(ActionNote(_error(e)))
