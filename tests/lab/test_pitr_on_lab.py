@@ -27,7 +27,7 @@ from montagu_console.lab.layout import (
     SCIENCE_VOLUME,
     TIMESTAMP_FILE,
 )
-from tests.conftest import console, wait_for
+from tests.conftest import config_variant, console, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -117,6 +117,27 @@ def test_pitr_between_two_commits_lands_on_the_earlier(lab, lab_config):
     events = [json.loads(line) for line in (state_dir(lab_config) / "audit.jsonl").read_text().splitlines()]
     mine = [e["event"] for e in events if e.get("run_id") == run_id]
     assert "cancel requested" in mine and "scratch copy removal finished" in mine and mine[-1] == "finished"
+
+
+def test_a_failed_verification_exits_1_and_still_keeps_the_copy_up(lab, lab_config, tmp_path):
+    def failing(c):
+        c["science"]["verify"] = [{"name": "impossible", "sql": "SELECT count(*) FROM api_access_log", "expect": "< 0"}]
+
+    cfg = config_variant(lab_config, tmp_path, failing)
+    target = datetime.now().astimezone() - timedelta(seconds=30)
+    r = console(cfg, "run", "pitr", "--target-time", target.isoformat(), "--yes", timeout=600)
+    run_id = pitr_id(r.stdout)
+    try:
+        assert r.returncode == 1, r.stdout + r.stderr
+        rep = report(cfg, run_id)
+        assert rep["outcome"] == "failed" and "impossible" in rep["failure"] and rep["achieved_time"]
+        assert [v["passed"] for v in rep["verify"]] == [False]
+        assert run_state(cfg, run_id) == "running" and scratch_newest(lab)  # there to look at
+    finally:
+        console(cfg, "runs", "cancel", run_id)
+    wait_for(lambda: run_state(cfg, run_id) == "succeeded", timeout=120, what="the PITR run to end")
+    assert report(cfg, run_id)["outcome"] == "failed"  # the removal does not change the verdict
+    assert list(lab.volume_path(PITR_VOLUME).iterdir()) == []
 
 
 @pytest.mark.parametrize(
