@@ -71,16 +71,40 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", type=Path, help="lab directory")
 
     run = sub.add_parser("run", help="run an action headless")
-    run.add_argument("action", choices=("base-backup", "nightly-recover", "restore", "drill"))
+    run.add_argument("action", choices=("base-backup", "nightly-recover", "restore", "prove-nightly", "drill", "pitr"))
     run.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     run.add_argument("--detach", action="store_true", help="return once the run has started")
     run.add_argument("--resume", nargs="?", const="latest", metavar="ID", help="drill: continue an interrupted drill")
+    run.add_argument(
+        "--target-time",
+        metavar="T",
+        help='pitr: the point to recover to, e.g. "2026-12-01 14:02:00+00" (UTC if no zone)',
+    )
     runs = sub.add_parser("runs", help="detached runs")
     runs.add_argument("runs_command", nargs="?", default="list", choices=("list", "attach", "cancel"))
     runs.add_argument("id", nargs="?")
     drills = sub.add_parser("drills", help="restore drill history")
     drills.add_argument("drills_command", nargs="?", default="list", choices=("list", "show"))
     drills.add_argument("id", nargs="?")
+    hist = sub.add_parser(
+        "history",
+        help="the chain's history: panel readings, runs, drills, proofs and PITRs (state_dir/history.sqlite3)",
+        description="Every check and the TUI write each panel's status, summary and numeric facts; runs, drills, "
+        "proofs and point-in-time recoveries are brought in from state_dir by id. Oldest first.",
+    )
+    hist.add_argument(
+        "--panel",
+        action="append",
+        choices=(*PANELS, "runs", "drills", "proofs", "pitr"),
+        help="only this panel, or only runs, drills, proofs or pitr (repeatable)",
+    )
+    hist.add_argument("--instance", metavar="N", action="append", help="only this barman instance's rows (repeatable)")
+    hist.add_argument("--since", metavar="AGE", help="only the last AGE: 30m, 12h, 7d, 2w (default: everything kept)")
+    hist_fmt = hist.add_mutually_exclusive_group()
+    hist_fmt.add_argument(
+        "--json", action="store_true", help="a list of objects: at, panel, instance, id, status, summary, facts"
+    )
+    hist_fmt.add_argument("--csv", action="store_true", help="a header row, then one row each (facts as JSON)")
     return p
 
 
@@ -186,6 +210,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _runs(args)
     if args.command == "drills":
         return _drills(args)
+    if args.command == "history":
+        return _history(args)
     return _tui(args)
 
 
@@ -199,6 +225,7 @@ def _check(args: argparse.Namespace) -> int:
     config = _load(args)
     from . import check
     from .collect import Collector
+    from .history import record_check
 
     panels = tuple(p for p in PANELS if not args.panel or p in args.panel)
 
@@ -210,6 +237,9 @@ def _check(args: argparse.Namespace) -> int:
             await collector.close()
 
     snap = asyncio.run(once())
+    problem = record_check(config, snap)
+    if problem:
+        _say(problem)
     if args.json:
         print(check.dumps(snap))
     elif args.nagios:
@@ -230,6 +260,12 @@ def _run(args: argparse.Namespace) -> int:
 
     config = _load(args)
     service = ActionService(config, read_only=args.read_only)
+    if (args.action == "pitr") != (args.target_time is not None):
+        raise ConsoleError(
+            "run pitr needs --target-time T" if args.action == "pitr" else "--target-time is only for run pitr"
+        )
+    if args.action == "pitr":
+        return _run_pitr(args, service)
     if args.action == "drill":
         return _run_drill(args, service)
     info = service.info(args.action)
@@ -294,6 +330,33 @@ def _run_drill(args: argparse.Namespace, service) -> int:
     return 1 if failed.startswith("verify") else 2
 
 
+def _run_pitr(args: argparse.Namespace, service) -> int:
+    from .actions import pitr
+    from .actions.service import follow
+
+    info = service.info("pitr")
+    print(f"{info.title} on {info.host}: {info.warning}")
+    request = asyncio.run(service.preflight_pitr(args.target_time))
+    for fact in request.facts:
+        print(f"  preflight: {fact}")
+    run = service.start_pitr(request, confirmation="--yes" if args.yes else _ask(info))
+    if args.detach:
+        return _detached(run, "run")
+    print(f"run {run.id} started (log: {run.log_path})")
+    state_dir = service.config.state_dir
+    follow(run, until=lambda: bool((pitr.read_report(state_dir, run.id) or {}).get("kept_until")))
+    report = pitr.read_report(state_dir, run.id) or {}
+    print(
+        f"pitr {run.id}: {str(report.get('outcome') or run.state).upper()}  target {report.get('target_time')}  "
+        f"achieved {report.get('achieved_time')}  in {report.get('seconds')} s  "
+        f"report: {pitr.report_dir(state_dir, run.id) / 'report.md'}"
+    )
+    if report.get("kept_until") and run.state == "running":
+        print(f"query it: {pitr.psql_line(service.config, report.get('port') or service.config.pitr.port)}")
+        print(f"kept up until {report['kept_until']}; `{PROG} runs cancel {run.id}` removes it now")
+    return pitr.exit_code(report)
+
+
 def _drills(args: argparse.Namespace) -> int:
     from .actions import files
     from .actions.drill import list_drills
@@ -323,6 +386,18 @@ def _drills(args: argparse.Namespace) -> int:
     except FileNotFoundError:
         raise ConsoleError(f"drill {run.id} has no report yet (state: {run.state})") from None
     print(clean(text), end="")
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    from .history import history_command
+
+    config = _load(args)
+    fmt = "json" if args.json else "csv" if args.csv else "table"
+    text, problem = history_command(config, panels=args.panel, instances=args.instance, since=args.since, fmt=fmt)
+    if problem:
+        _say(problem)
+    print(text)
     return 0
 
 
