@@ -89,3 +89,23 @@ def group_alive(pid: object, start: object, pgid: object) -> bool:
     if not isinstance(pgid, int) or isinstance(pgid, bool):
         return False
     return bool(group_members(pgid, since=start if isinstance(start, int) else None))
+
+
+OWNER_LABEL = "montagu-console.supervisor"  # on containers a run starts: who started them
+
+
+def owner_label() -> str:
+    """This process as ``host:pid:start``, for :data:`OWNER_LABEL`."""
+    me = os.getpid()
+    return f"{os.uname().nodename}:{me}:{start_time(me)}"
+
+
+def owner_gone(label: str) -> bool:
+    """True when ``label`` (an :func:`owner_label`) names a process of this machine that is no
+    longer alive: a container left running by a run whose supervisor was killed. Any other
+    label, or none, is never gone."""
+    host, _, rest = label.partition(":")
+    pid, _, start = rest.partition(":")
+    if host != os.uname().nodename or not pid.isdigit() or not start.isdigit():
+        return False
+    return not alive(int(pid), int(start))

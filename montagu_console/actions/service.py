@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
 
+from .. import procs
 from ..clock import utc_now
 from ..config import Config
 from ..errors import ConsoleError
@@ -391,13 +392,16 @@ def df_free_bytes(output: str) -> int | None:
 
 async def _busy_containers(service: ActionService, pool: HostPool, action: str, host: str, names) -> list[str]:
     docker = pool.docker(host)
+    leftovers = []
     for name in names:
         state = await docker.container_state(name)
-        if state and state.running:
+        if state and state.running and procs.owner_gone(state.owner):
+            leftovers.append(f"{name} left running by a killed run (its supervisor is gone): the run removes it")
+        elif state and state.running:
             service._refuse(
                 action, f"container {name} is running on {host}: bb8, cron or another operator is already doing this"
             )
-    return [f"no {', '.join(names)} container running on {host}"]
+    return leftovers or [f"no {', '.join(names)} container running on {host}"]
 
 
 async def _check_nightly(service: ActionService, pool: HostPool) -> list[str]:

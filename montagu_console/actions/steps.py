@@ -26,6 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .. import procs
 from ..clock import parse_iso, utc_now
 from ..config import Config, HostConfig
 from ..probes.pglog import parse_startup
@@ -307,9 +308,11 @@ class StepRunner:
             environment += [f"{key}={value}" for key, value in env.items()]
         try:
             old = client.containers.get(name)
-            if old.status == "running":
+            if old.status == "running" and not procs.owner_gone(old.labels.get(procs.OWNER_LABEL, "")):
                 raise StepFailed(f"container {name} is already running on {step['host']} (another replay?)")
-            old.remove()
+            if old.status == "running":
+                self.write(f"removing {name}, left running by a run whose supervisor was killed\n")
+            old.remove(force=True)
         except docker.errors.NotFound:
             pass
         try:
@@ -318,6 +321,7 @@ class StepRunner:
                 step["command"] or None,
                 name=name,
                 detach=True,
+                labels={procs.OWNER_LABEL: procs.owner_label()},
                 user=step.get("user") or "",
                 network_mode="host",
                 environment=environment,

@@ -36,6 +36,7 @@ import requests
 
 from montagu_console.clock import parse_iso_or_none
 from montagu_console.errors import TransportError
+from montagu_console.procs import OWNER_LABEL
 from montagu_console.text import MAX_FILE_BYTES, MAX_OUTPUT_BYTES, clean, one_line
 from montagu_console.transports.base import CommandResult, FileMissing, decode_output
 
@@ -60,6 +61,7 @@ class ContainerState:
     started_at: datetime | None
     finished_at: datetime | None
     image: str
+    owner: str = ""  # its procs.OWNER_LABEL label: the supervisor of the run that started it
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ class DockerEndpoint:
                 started_at=parse_timestamp(state.get("StartedAt")),
                 finished_at=parse_timestamp(state.get("FinishedAt")),
                 image=one_line(str((info.get("Config") or {}).get("Image", "")), limit=200),
+                owner=one_line(str(((info.get("Config") or {}).get("Labels") or {}).get(OWNER_LABEL, "")), limit=200),
             )
 
         return await self._call(f"inspect {name}", op)
