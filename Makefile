@@ -7,7 +7,7 @@ PYTHON ?= /usr/bin/python3
 VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := python3 python3-venv postgresql-15 postgresql-client-15 docker.io openssh-server \
-	openssh-client rsync busybox-static util-linux procps iproute2 ca-certificates prometheus
+	openssh-client rsync busybox-static util-linux procps iproute2 ca-certificates prometheus iptables faketime
 
 .PHONY: demo test system venv lint bench clean
 
