@@ -54,20 +54,8 @@ class Agent:
         """Send one request and wait at most ``wait`` seconds for its answer; TransportError naming
         the host otherwise."""
         async with self._lock:
-            try:
-                if self._pipe is None:
-                    self._pipe = await self.host.open_pipe(self.argv, timeout=wait)
-                rid = next(self._ids)
-                line = json.dumps({"op": op, "id": rid, **fields}).encode() + b"\n"
-                await self._pipe.write_line(line, wait)
-                raw = await self._pipe.read_line(MAX_ANSWER_BYTES, wait)
-            except (TimeoutError, TransportError, OSError, ConnectionError) as e:
-                await self._reset()
-                reason = e.reason if isinstance(e, TransportError) else one_line(str(e) or type(e).__name__)
-                raise TransportError(self.host.name, f"{self.what}: {op}", reason) from None
-            except BaseException:
-                await self._reset()  # cancelled mid-answer: the channel is out of step
-                raise
+            raw = await self._exchange(op, wait, fields)
+            rid = next(self._ids) - 1
             try:
                 answer = json.loads(raw)
                 if not isinstance(answer, dict) or answer.get("id") != rid:
@@ -79,6 +67,31 @@ class Agent:
                 raise TransportError(self.host.name, f"{self.what}: {op}", one_line(str(answer["error"]), limit=300))
             self.requests += 1
             return answer
+
+    async def _exchange(self, op: str, wait: float, fields: dict) -> bytes:
+        """One request line out, its answer line back. A channel opened earlier that has ended
+        since (the exec stream or SSH channel closed under it) is opened again and the request,
+        a read, sent once more, so a dropped channel is not an UNKNOWN panel; a timeout is never
+        retried (the host is slow or hung: saying so at once is the answer)."""
+        for retry in (True, False):
+            reused = self._pipe is not None
+            try:
+                if self._pipe is None:
+                    self._pipe = await self.host.open_pipe(self.argv, timeout=wait)
+                line = json.dumps({"op": op, "id": next(self._ids), **fields}).encode() + b"\n"
+                await self._pipe.write_line(line, wait)
+                return await self._pipe.read_line(MAX_ANSWER_BYTES, wait)
+            except (TimeoutError, TransportError, OSError, ConnectionError) as e:
+                await self._reset()
+                timed_out = isinstance(e, TimeoutError) or "timed out" in getattr(e, "reason", "")
+                if retry and reused and not timed_out:
+                    continue
+                reason = e.reason if isinstance(e, TransportError) else one_line(str(e) or type(e).__name__)
+                raise TransportError(self.host.name, f"{self.what}: {op}", reason) from None
+            except BaseException:
+                await self._reset()  # cancelled mid-answer: the channel is out of step
+                raise
+        raise AssertionError("unreachable")
 
     async def run(self, op: str, argv: Sequence[str], *, timeout: float) -> CommandResult:
         """A program (``op="run"``) or barman (``op="barman"``, argv = barman's arguments) as a

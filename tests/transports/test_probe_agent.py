@@ -124,25 +124,36 @@ def test_barman_runs_inside_the_agent_and_keeps_each_call_apart():
     assert second.returncode == 0 and not second.stdout.startswith("{}")
 
 
-def test_a_dead_agent_is_one_line_and_the_next_request_starts_a_new_one():
+def test_a_dead_agent_is_replaced_within_the_request_and_one_that_cannot_start_is_one_line():
+    """The channel ending under the console (the agent killed, a docker exec stream closed) is not
+    an UNKNOWN panel: the request is sent once more on a new agent. An agent that cannot start
+    at all is one line naming the host and the request."""
+
+    async def pids(a):
+        found = await a.request("procs", wait=10, needles=["def serve(", "-c"])
+        return [p for p in found["pids"] if p != os.getpid()]
+
     async def go():
         a = agent()
         try:
             await a.request("stat", wait=10, paths=["/"])
-            pid = (await a.request("procs", wait=10, needles=["def serve(", "-c"]))["pids"]
-            for p in pid:
-                if p != os.getpid():
-                    os.kill(p, 9)
-            with pytest.raises(TransportError) as e:
-                await a.request("stat", wait=10, paths=["/"])
+            before = await pids(a)
+            for p in before:
+                os.kill(p, 9)
+            await asyncio.sleep(0.2)
             again = await a.request("stat", wait=10, paths=["/"])
-            return str(e.value), again
+            after = await pids(a)
         finally:
             await a.close()
+        broken = Agent(LocalTransport("here"), ["/nonexistent/python3", "-c", "pass"], "probe agent (local)")
+        with pytest.raises(TransportError) as e:
+            await broken.request("stat", wait=10, paths=["/"])
+        await broken.close()
+        return before, again, after, str(e.value)
 
-    message, again = run(go())
+    before, again, after, message = run(go())
+    assert again["stat"][0][2] is True and before and after and not set(before) & set(after)
     assert message.startswith("here: probe agent (local): stat: ") and "\n" not in message
-    assert again["stat"][0][2] is True
 
 
 def test_an_unknown_request_is_answered_with_an_error():
