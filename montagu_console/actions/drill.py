@@ -297,6 +297,27 @@ def md_block(lines: list[str]) -> list[str]:
     return [fence, *body, fence]
 
 
+def md_verification(r: dict) -> list[str]:
+    """A report's verification table (every query, its value and verdict) and its failure."""
+    lines = [
+        "",
+        "## Verification",
+        "",
+        "| query | SQL | expected | value | result |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for v in r.get("verify") or []:
+        lines.append(
+            f"| {md_cell(v.get('name'))} | {md_code(v.get('sql'))} | {md_cell(v.get('expect'))} "
+            f"| {md_cell(v.get('value'))} | {'PASS' if v.get('passed') else 'FAIL'} |"
+        )
+    if not r.get("verify"):
+        lines.append("| (none run) | | | | |")
+    if r.get("failure"):
+        lines += ["", "## Failure", "", md_text(r["failure"])]
+    return lines
+
+
 def render_markdown(r: dict) -> str:
     """A report an auditor can read without the console; every value from data is escaped."""
 
@@ -351,22 +372,7 @@ def render_markdown(r: dict) -> str:
             f"{t(g.get('resumed_at'))} ({t(duration(g.get('seconds')))} lost); finished steps were not repeated"
             for g in r["gaps"]
         ]
-    lines += [
-        "",
-        "## Verification",
-        "",
-        "| query | SQL | expected | value | result |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for v in r.get("verify") or []:
-        lines.append(
-            f"| {md_cell(v.get('name'))} | {md_code(v.get('sql'))} | {md_cell(v.get('expect'))} "
-            f"| {md_cell(v.get('value'))} | {'PASS' if v.get('passed') else 'FAIL'} |"
-        )
-    if not r.get("verify"):
-        lines.append("| (none run) | | | | |")
-    if r.get("failure"):
-        lines += ["", "## Failure", "", md_text(r["failure"])]
+    lines += md_verification(r)
     lines += ["", "## Output of each step (last lines)", ""]
     for s in r.get("steps") or []:
         if s.get("output_tail"):

@@ -31,7 +31,7 @@ from ..redact import redact_data
 from ..snapshot import BackupInfo
 from ..text import clean, clean_data, one_line
 from . import audit, files, plans, verify
-from .drill import md_block, md_cell, md_code, md_text
+from .drill import md_block, md_cell, md_text, md_verification
 from .progress import Progress, tail
 from .runs import Run
 from .steps import Cancelled, StepFailed, StepRunner
@@ -460,22 +460,7 @@ def render_markdown(r: dict) -> str:
         lines.append(f"- Kept up until: {t(r.get('kept_until'))}")
     if "removed_at" in r:
         lines.append(f"- Removed at: {t(r.get('removed_at') or 'NOT removed completely: see the run log')}")
-    lines += [
-        "",
-        "## Verification",
-        "",
-        "| query | SQL | expected | value | result |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for v in r.get("verify") or []:
-        lines.append(
-            f"| {md_cell(v.get('name'))} | {md_code(v.get('sql'))} | {md_cell(v.get('expect'))} "
-            f"| {md_cell(v.get('value'))} | {'PASS' if v.get('passed') else 'FAIL'} |"
-        )
-    if not r.get("verify"):
-        lines.append("| (none run) | | | | |")
-    if r.get("failure"):
-        lines += ["", "## Failure", "", md_text(r["failure"])]
+    lines += md_verification(r)
     if r.get("steps"):
         lines += ["", "## Steps", "", "| # | step | state | started | finished |", "| --- | --- | --- | --- | --- |"]
         for i, s in enumerate(r["steps"], 1):
