@@ -418,9 +418,15 @@ class HoursThresholds(_Copyable):
     _order = _warn_below_crit("warning_hours", "critical_hours")
 
 
+NIGHTLY_DUMP_DIR = "dump"  # the directory in the nightly copy that a recover writes into first
+
+
 @dataclass(frozen=True, config=_MODEL)
 class NightlyThresholds(HoursThresholds):
     proof_max_age_hours: Positive = 50  # no passed proof of the copy in this long is a WARNING
+    # room for this many copies beside the copy (a recover writes a new one before the old goes):
+    # less is a WARNING, less than one copy CRITICAL, and the nightly recover is refused
+    free_space_factor: Annotated[Num, _bounded(1, 10, "a factor between 1 and 10")] = 1.2
 
 
 @dataclass(frozen=True, config=_MODEL)

@@ -18,6 +18,7 @@ from .humanfmt import age, size
 from .snapshot import (
     BarmanFacts,
     InstanceResult,
+    NightlySpace,
     PanelResult,
     PrimaryFacts,
     RestoreFacts,
@@ -252,6 +253,9 @@ def judge_starport(f: StarportFacts, nightly: NightlyConfig, cfg: StarportConfig
         "proof_outcome": proof.outcome if proof else None,
         "proof_age_seconds": age_seconds(now, proof.proven_at) if proof else None,
         "proof_failing": proof.failing if proof else [],
+        "nightly_free_bytes": f.space.free_bytes if f.space else None,
+        "nightly_copy_bytes": f.space.copy_bytes if f.space else None,
+        "nightly_needed_bytes": needed_bytes(f.space, nightly) if f.space else None,
     }
     findings: list[tuple[Status, str]] = []
     if f.nightly_error:
@@ -259,6 +263,10 @@ def judge_starport(f: StarportFacts, nightly: NightlyConfig, cfg: StarportConfig
     else:
         findings += _freshness("nightly copy", nightly_age, nightly.warning_hours, nightly.critical_hours)
     findings += _proof_findings(f, nightly, now)
+    if f.space is not None:
+        findings += nightly_space_findings(f.space, nightly)
+    elif f.space_error:
+        findings.append((Status.WARNING, f"room for the next nightly recover unknown: {f.space_error}"))
     for t in f.targets:
         if t.error:
             findings.append((Status.CRITICAL, f"{t.name}: {t.error}"))
@@ -281,6 +289,29 @@ def judge_starport(f: StarportFacts, nightly: NightlyConfig, cfg: StarportConfig
     if proof is not None and proof.outcome == "passed":
         ok += f"; proven restorable {age(age_seconds(now, proof.proven_at))} ago"
     return _result("starport", findings, ok, facts, now, f)
+
+
+def needed_bytes(space: NightlySpace, nightly: NightlyConfig) -> int:
+    """What the next nightly recover needs free beside the copy: free_space_factor x the copy."""
+    return int(nightly.thresholds.free_space_factor * space.copy_bytes)
+
+
+def nightly_space_findings(space: NightlySpace, nightly: NightlyConfig) -> list[tuple[Status, str]]:
+    """A recover writes a new copy beside the old one: room for less than one copy is CRITICAL
+    (tonight's recover fails), less than free_space_factor copies a WARNING. The nightly
+    recover's preflight refuses on the same findings."""
+    available, need = space.available_bytes, needed_bytes(space, nightly)
+    if available >= need:
+        return []
+    left = f"{size(space.free_bytes)} free"
+    if space.dump_bytes:
+        left += f" (and {size(space.dump_bytes)} in a dump the next recover removes)"
+    full = available < space.copy_bytes
+    what = (
+        f"{space.where} {'full' if full else 'nearly full'}: {left} beside the copy of {size(space.copy_bytes)}; "
+        f"the next nightly recover needs {nightly.thresholds.free_space_factor:g} x the copy = {size(need)}"
+    )
+    return [(Status.CRITICAL if full else Status.WARNING, what)]
 
 
 def _proof_findings(f: StarportFacts, nightly: NightlyConfig, now: datetime) -> list[tuple[Status, str]]:

@@ -224,6 +224,22 @@ class Proof:
 
 
 @dataclass(frozen=True)
+class NightlySpace:
+    """Room on the filesystem under the nightly copy: a recover writes a whole new copy into
+    the dump directory beside the old one before the old one goes."""
+
+    where: str  # "volume montagu_db_volume" or the directory
+    free_bytes: int
+    copy_bytes: int  # the copy, without the dump directory
+    dump_bytes: int  # a dump left by an earlier recover: the next recover's prepare step frees it
+
+    @property
+    def available_bytes(self) -> int:
+        """What the next recover can use: the free space and the old dump it removes first."""
+        return self.free_bytes + self.dump_bytes
+
+
+@dataclass(frozen=True)
 class StarportFacts:
     """The nightly recovered copy and its starport copies."""
 
@@ -232,6 +248,8 @@ class StarportFacts:
     targets: tuple[StarportTarget, ...]
     proof: Proof | None = None  # the newest proof of this copy
     last_passed_proof: Proof | None = None  # the newest passed proof of any copy
+    space: NightlySpace | None = None  # None: not read (space_error says why)
+    space_error: str | None = None
 
 
 @dataclass(frozen=True)

@@ -112,7 +112,7 @@ class DrillRunner(StepRunner):
 async def _preflight(config: Config) -> dict:
     """Hosts reachable, free space, what will be overwritten, the source's age, the primary clock."""
     from ..collect import Collector
-    from .service import df_free_bytes
+    from ..probes.space import df_free_bytes
 
     lines, problems = [], []
     collector = Collector(config)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
-from ..config import Config
+from ..config import NIGHTLY_DUMP_DIR, Config
 from ..errors import ConsoleError
 
 ACTIONS = ("base-backup", "nightly-recover", "restore", "prove-nightly")
@@ -236,7 +236,7 @@ def _prove_steps(config: Config) -> list[dict]:
     return [copy, replay | {"scratch": True}]
 
 
-DUMP_DIR = "dump"
+DUMP_DIR = NIGHTLY_DUMP_DIR
 
 
 def mount_problem(mount: str | None, barman_home: str | None) -> str | None:

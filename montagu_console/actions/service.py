@@ -13,7 +13,7 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from .. import procs
 from ..clock import utc_now
@@ -23,6 +23,9 @@ from ..text import clean, one_line
 from ..transports import HostPool
 from . import audit, drill, files, locks, pitr, plans
 from .runs import ACTIVE, BadRunId, Run, RunState, RunStore, check_id, effective_state, new_run_id
+
+if TYPE_CHECKING:
+    from ..snapshot import NightlySpace
 
 SPACE_FACTOR = 1.2
 READ_ONLY = "read-only mode (--read-only or read_only: true in the config)"
@@ -342,6 +345,7 @@ async def _check_backup(service: ActionService, pool: HostPool) -> list[str]:
     from ..probes import ProbeContext
     from ..probes import barman_json as bj
     from ..probes.barman import run_barman
+    from ..probes.space import df_free_bytes
     from ..retention import outlook
 
     cfg = service.config
@@ -382,14 +386,6 @@ async def _check_backup(service: ActionService, pool: HostPool) -> list[str]:
     ]
 
 
-def df_free_bytes(output: str) -> int | None:
-    """Free bytes from the last line of ``df -Pk`` output, None when it cannot be read."""
-    try:
-        return int(output.strip().splitlines()[-1].split()[3]) * 1024
-    except (IndexError, ValueError):
-        return None
-
-
 async def _busy_containers(service: ActionService, pool: HostPool, action: str, host: str, names) -> list[str]:
     docker = pool.docker(host)
     leftovers = []
@@ -405,6 +401,8 @@ async def _busy_containers(service: ActionService, pool: HostPool, action: str, 
 
 
 async def _check_nightly(service: ActionService, pool: HostPool) -> list[str]:
+    from .. import health
+    from ..humanfmt import size
     from .steps import nightly_mount_problem
 
     n, b = service.config.nightly, service.config.barman
@@ -413,7 +411,26 @@ async def _check_nightly(service: ActionService, pool: HostPool) -> list[str]:
     busy = await _busy_containers(
         service, pool, "nightly-recover", n.host, (plans.REPLAY_CONTAINER, plans.PROVE_CONTAINER, "bb8")
     )
-    return [f"volume {n.volume} is mounted at {n.mount} in barman's container {b.container}", *busy]
+    space = await _nightly_space(service, pool, "nightly-recover")
+    if findings := health.nightly_space_findings(space, n):
+        service._refuse("nightly-recover", findings[0][1])
+    return [
+        f"volume {n.volume} is mounted at {n.mount} in barman's container {b.container}",
+        *busy,
+        f"{size(space.available_bytes)} free for the new copy beside the copy of {size(space.copy_bytes)} "
+        f"(need {n.thresholds.free_space_factor:g} x the copy = {size(health.needed_bytes(space, n))})",
+    ]
+
+
+async def _nightly_space(service: ActionService, pool: HostPool, action: str) -> NightlySpace:
+    """The room under the nightly copy, or refused naming why it cannot be read."""
+    from ..probes import ProbeContext
+    from ..probes.space import probe_nightly_space
+
+    try:
+        return await probe_nightly_space(ProbeContext(service.config, pool))
+    except ConsoleError as e:
+        service._refuse(action, f"cannot read the room under the nightly copy: {e}")
 
 
 async def _check_prove(service: ActionService, pool: HostPool) -> list[str]:
@@ -436,18 +453,8 @@ async def _check_prove(service: ActionService, pool: HostPool) -> list[str]:
     if problem:
         service._refuse(action, f"nothing to prove: {problem}")
     busy = await _busy_containers(service, pool, action, n.host, (plans.REPLAY_CONTAINER, plans.PROVE_CONTAINER))
-    exec_ = plans.container_exec_prefix(cfg)
-    du, df = await asyncio.gather(
-        pool.transport(b.host).run([*exec_, "du", "-sk", n.mount], timeout=cfg.command_timeout),
-        pool.transport(b.host).run([*exec_, "df", "-Pk", n.mount], timeout=cfg.command_timeout),
-    )
-    used, free = du_bytes(du.stdout), df_free_bytes(df.stdout)
-    if used is None or free is None:
-        service._refuse(
-            action,
-            f"cannot read the copy's size and free space at {n.mount} on {b.host}: "
-            f"{one_line(du.stderr or df.stderr or du.stdout + df.stdout, limit=120)}",
-        )
+    space = await _nightly_space(service, pool, action)
+    used, free = space.copy_bytes, space.free_bytes
     if problem := space_problem(used, free):
         service._refuse(action, f"{problem} at {n.mount} on {b.host} (the scratch volume {scratch} holds a copy)")
     return [
@@ -456,14 +463,6 @@ async def _check_prove(service: ActionService, pool: HostPool) -> list[str]:
         f"{size(free)} free beside the copy of {size(used)} (need {SPACE_FACTOR} x the copy)",
         f"the scratch volume {scratch} is removed at the end; {n.volume} is only read",
     ]
-
-
-def du_bytes(output: str) -> int | None:
-    """Bytes from the first field of ``du -sk`` output, None when it cannot be read."""
-    try:
-        return int(output.strip().splitlines()[-1].split()[0]) * 1024
-    except (IndexError, ValueError):
-        return None
 
 
 def space_problem(used: int, free: int) -> str | None:
@@ -486,6 +485,7 @@ async def _check_pitr(service: ActionService, pool: HostPool, text: str | None, 
     from ..probes import ProbeContext
     from ..probes import barman_json as bj
     from ..probes.barman import run_barman
+    from ..probes.space import df_free_bytes
     from .steps import barman_mount_problem
 
     cfg = service.config

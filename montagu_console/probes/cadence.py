@@ -23,8 +23,8 @@ that lives where barman runs (no process started, no ``docker exec``, no SSH ses
                                                                                           changes; every refresh
                                                                                           while a restore runs
     the nightly copy, bb8's metadata      the copy's timestamp (Docker API), the targets'  FULL_EVERY_SECONDS, at
-    (the starport panel)                  metadata files                                  once when a nightly
-                                                                                          recover starts or ends
+    and the room under the copy           metadata files, df and du of the copy (one     once when a nightly
+    (the starport panel)                  exec in the container that mounts it)          recover starts or ends
 
 Without ``primary`` the slot's state and the lag come from barman's replication-status of the last
 full read instead (at most FULL_EVERY_SECONDS old); receive-wal and the archive stay per refresh.

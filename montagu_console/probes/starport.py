@@ -11,13 +11,14 @@ import asyncio
 import posixpath
 
 from ..clock import parse_iso
-from ..errors import ProbeError
+from ..errors import ConsoleError, ProbeError
 from ..snapshot import StarportFacts, StarportTarget
 from ..text import clean_json, one_line
 from ..transports.base import FileMissing
 from . import ProbeContext
 from .proofs import with_proofs
 from .runs_state import last_run
+from .space import probe_nightly_space
 
 SHOWN = 60  # characters of an unreadable file quoted in a panel's reason
 
@@ -95,7 +96,16 @@ async def probe_starport(ctx: ProbeContext) -> StarportFacts:
 
 
 async def _read(ctx: ProbeContext) -> StarportFacts:
-    (restored_at, error), *targets = await asyncio.gather(
-        probe_nightly(ctx), *(probe_target(ctx, t) for t in ctx.config.starport.targets)
+    (restored_at, error), (space, space_error), *targets = await asyncio.gather(
+        probe_nightly(ctx), _space(ctx), *(probe_target(ctx, t) for t in ctx.config.starport.targets)
     )
-    return StarportFacts(restored_at, error, tuple(targets))
+    return StarportFacts(restored_at, error, tuple(targets), space=space, space_error=space_error)
+
+
+async def _space(ctx: ProbeContext):
+    """(space, error): the room under the nightly copy, or why it could not be read (the copy's
+    own facts still stand, so this is one finding, not an UNKNOWN panel)."""
+    try:
+        return await probe_nightly_space(ctx), None
+    except ConsoleError as e:
+        return None, str(e)

@@ -517,6 +517,12 @@ def _starport_more(d: StarportFacts, now: datetime) -> list[str]:
         lines.append(f"  carries the nightly copy restored {carried}")
         if t.error:
             lines.append(f"  problem: {t.error}")
+    if (room := d.space) is not None:
+        dump = f" (+{humanfmt.size(room.dump_bytes)} in an old dump)" if room.dump_bytes else ""
+        free, copy = humanfmt.size(room.free_bytes), humanfmt.size(room.copy_bytes)
+        lines.append(f"room under the copy: {free} free{dump} beside the copy of {copy}")
+    elif d.space_error:
+        lines.append(f"room under the copy unknown: {d.space_error}")
     return lines
 
 

@@ -9,7 +9,7 @@ import pytest
 from montagu_console import check, health
 from montagu_console.actions import service
 from montagu_console.config import NightlyConfig, StarportConfig
-from montagu_console.probes import proofs
+from montagu_console.probes import proofs, space
 from montagu_console.snapshot import Proof, Snapshot, StarportFacts, StarportTarget, Status
 from montagu_console.tui import present
 
@@ -260,5 +260,5 @@ def test_space_for_the_scratch_copy():
     assert service.space_problem(10 * gib, 13 * gib) is None
     problem = service.space_problem(10 * gib, 11 * gib)
     assert problem is not None and "1.2 x the copy" in problem
-    assert service.du_bytes("112340\t/nightly\n") == 112340 * 1024
-    assert service.du_bytes("du: cannot read directory") is None
+    assert space.du_bytes("112340\t/nightly\n") == 112340 * 1024
+    assert space.du_bytes("du: cannot read directory") is None
