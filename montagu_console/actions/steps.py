@@ -349,7 +349,9 @@ class StepRunner:
             container.reload()
             self._pump(logs)
             if container.status != "running":
-                raise StepFailed(f"container {container.name} stopped ({container.status}) before it was ready")
+                raise StepFailed(
+                    f"container {container.name} stopped ({container.status}) before it was ready: {why_stopped(logs)}"
+                )
             rc, _ = container.exec_run(ready_command)
             if rc == 0:
                 self.write(f"{container.name}: `{shlex.join(ready_command)}` succeeded\n")
@@ -477,6 +479,15 @@ def stamp_ns(text: str | None) -> int | None:
 def started_ns(container: Any) -> int | None:
     """When the container last started (ns since the epoch), from ``State.StartedAt``; None if unknown."""
     return stamp_ns((container.attrs.get("State") or {}).get("StartedAt"))
+
+
+def why_stopped(logs: ContainerLog) -> str:
+    """The line of a stopped container's log that says why: its last FATAL or PANIC (postgres),
+    else its last line."""
+    lines = list(logs.recent)
+    fatal = [line for line in lines if "FATAL" in line or "PANIC" in line]
+    last = (fatal or lines or ["its log is empty"])[-1]
+    return one_line(last, limit=200)
 
 
 class ContainerLog:
