@@ -196,6 +196,56 @@ def kill_sshd(lab: Lab, site: SshdSite | None = None) -> int:
     return len(doomed)
 
 
+@contextmanager
+def nightly_on_a_small_filesystem(lab: Lab, copies: float) -> Iterator[Path]:
+    """The nightly volume on a tmpfs of its own, room for ``copies`` copies of what it holds:
+    the copy is copied onto the tmpfs, which is bind-mounted over the volume's directory, and
+    barman's container (the one that mounts the volume) is restarted to see it. Yields the
+    tmpfs's root; the copy is in its ``copy/``, so a filler beside it fills the filesystem
+    without growing the copy. Undone in a finally: the volume's own directory, untouched
+    underneath, comes back."""
+    from montagu_console.lab.layout import NIGHTLY_VOLUME
+
+    data = lab.volume_path(NIGHTLY_VOLUME)
+    root = FAULT_LAB_DIR / "small-fs"
+    used = int(subprocess.run(["du", "-sk", str(data)], capture_output=True, text=True, check=True).stdout.split()[0])
+    root.mkdir(exist_ok=True)
+    mounted = []
+    try:
+        _mount("-t", "tmpfs", "-o", f"size={int(used * copies) + 1024}k,mode=0755", "tmpfs", str(root))
+        mounted.append(root)
+        (root / "copy").mkdir()
+        subprocess.run(["cp", "-a", f"{data}/.", str(root / "copy")], check=True, timeout=120)
+        _mount("--bind", str(root / "copy"), str(data))
+        mounted.append(data)
+        lab.docker("restart", "-t", "5", BARMAN_CONTAINER, timeout=60)
+        yield root
+    finally:
+        for path in reversed(mounted):
+            subprocess.run(["umount", "-l", str(path)], check=False, timeout=30)
+        if data in mounted:
+            lab.docker("restart", "-t", "5", BARMAN_CONTAINER, timeout=60)
+        with suppress(OSError):
+            root.rmdir()
+
+
+def _mount(*args: str) -> None:
+    subprocess.run(["mount", *args], check=True, capture_output=True, text=True, timeout=30)
+
+
+def fill(root: Path, leave: int) -> Path:
+    """A file beside the copy that takes all the free space of ``root``'s filesystem but ``leave`` bytes."""
+    st = os.statvfs(root)
+    filler = root / "filler"
+    size = max(st.f_bavail * st.f_frsize - leave, 0)
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.posix_fallocate(fd, 0, size)
+    finally:
+        os.close(fd)
+    return filler
+
+
 def stop_docker(lab: Lab) -> None:
     """Stop the lab's dockerd (its containers stop with it: they have no restart policy)."""
     from montagu_console.lab import docker_daemon
