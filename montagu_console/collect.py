@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from . import health
 from .clock import utc_now
@@ -29,6 +30,7 @@ from .text import one_line
 from .transports import HostPool
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Collector:
@@ -76,12 +78,12 @@ class Collector:
         findings: list[tuple[Status, str]] = []
         facts: dict = {}
         if name == "wal":
-            slots_result = await self._guarded("wal", self._slots())
-            if slots_result.status is Status.UNKNOWN:
-                findings.append((Status.UNKNOWN, f"slots on the primary: {slots_result.summary}"))
+            slots = await self._guarded("wal", self._slots())
+            if isinstance(slots, PanelResult):  # the primary could not be read
+                findings.append((Status.UNKNOWN, f"slots on the primary: {slots.summary}"))
                 facts["slots"] = None
             else:
-                findings, facts["slots"] = slots_result.detail
+                findings, facts["slots"] = slots
         return health.combine(name, instances, self.clock(), findings, facts)
 
     async def _barman(self, b: BarmanConfig) -> PanelResult:
@@ -90,12 +92,13 @@ class Collector:
     async def _wal(self, b: BarmanConfig) -> PanelResult:
         return health.judge_wal(await probe_wal(self.ctx, b), self.config.wal, self.clock())
 
-    async def _slots(self) -> PanelResult:
-        """The primary's slots judged, carried in a PanelResult's detail (findings, slots fact)."""
-        judged = health.judge_slots(await probe_primary(self.ctx), self.config.wal)
-        return PanelResult("wal", Status.OK, "", {}, self.clock(), judged)
+    async def _slots(self) -> tuple[list[tuple[Status, str]], list | None]:
+        """The primary's slots judged: the findings and the ``slots`` fact."""
+        return health.judge_slots(await probe_primary(self.ctx), self.config.wal)
 
-    async def _guarded(self, name: str, work: Awaitable[PanelResult]) -> PanelResult:
+    async def _guarded(self, name: str, work: Awaitable[T]) -> T | PanelResult:
+        """``work``'s result, or the panel ``name`` UNKNOWN (CRITICAL for a component down) naming
+        why it gave none in time."""
         try:
             return await asyncio.wait_for(work, timeout=self.panel_deadline)
         except TimeoutError:
