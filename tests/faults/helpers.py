@@ -97,6 +97,15 @@ def wait_step_running(config: Path, rid: str, prefix: str, timeout: float = 180)
     return wait_for(lambda: step_running(config, rid, prefix), timeout=timeout, interval=0.2, what=f"step {prefix!r}")
 
 
+def wait_run_ended(config: Path, rid: str, timeout: float) -> dict:
+    """The run's record once it is neither starting nor running."""
+    return wait_for(
+        lambda: (x := run_record(config, rid))["state"] not in ("running", "starting") and x,
+        timeout=timeout,
+        what=f"run {rid} to end",
+    )
+
+
 def audit_for(config: Path, rid: str) -> list[dict]:
     lines = (state_dir(config) / "audit.jsonl").read_text().splitlines()
     return [r for r in map(json.loads, lines) if r.get("run_id") == rid]

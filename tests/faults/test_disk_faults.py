@@ -8,7 +8,7 @@ import json
 import pytest
 
 from montagu_console.lab.layout import BARMAN_CONTAINER
-from tests.conftest import annex_barman, console, wait_for
+from tests.conftest import annex_barman, console
 from tests.faults.helpers import (
     ONE_REFRESH,
     RECOVERY,
@@ -22,9 +22,9 @@ from tests.faults.helpers import (
     panel_becomes,
     run_id,
     run_log,
-    run_record,
     state_dir,
     tui_app,
+    wait_run_ended,
     wait_step_running,
 )
 from tests.tui.tui_helpers import panel_text
@@ -103,11 +103,7 @@ def test_the_disk_filling_mid_recover_fails_that_step_and_keeps_the_copy(fault_l
         rid = run_id(r.stdout)
         wait_step_running(cfg, rid, "barman recover")
         filler = fill(root, leave=MIB)
-        rec = wait_for(
-            lambda: (x := run_record(cfg, rid))["state"] not in ("running", "starting") and x,
-            timeout=180,
-            what="the run to end",
-        )
+        rec = wait_run_ended(cfg, rid, timeout=180)
         assert rec["state"] == "failed", rec
         assert rec["failed_step"].startswith("barman recover latest into the dump directory"), rec
         log = run_log(cfg, rid)

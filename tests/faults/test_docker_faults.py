@@ -15,10 +15,10 @@ from tests.faults.helpers import (
     panel_becomes,
     run_id,
     run_log,
-    run_record,
     start_docker,
     stop_docker,
     tui_app,
+    wait_run_ended,
     wait_step_running,
 )
 from tests.tui.tui_helpers import panel_word
@@ -70,11 +70,7 @@ def test_docker_stopped_mid_replay_fails_that_step_keeps_the_starport_copy_and_a
     wait_step_running(cfg, rid, "replay the WAL")
     stop_docker(fault_lab)
     try:
-        rec = wait_for(
-            lambda: (x := run_record(cfg, rid))["state"] not in ("running", "starting") and x,
-            timeout=120,
-            what="the run to end",
-        )
+        rec = wait_run_ended(cfg, rid, timeout=120)
         assert rec["state"] == "failed", rec
         assert rec["failed_step"].startswith("replay the WAL"), rec
         assert "Traceback" not in run_log(cfg, rid)

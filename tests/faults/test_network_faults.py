@@ -26,6 +26,7 @@ from tests.faults.helpers import (
     run_log,
     run_record,
     tui_app,
+    wait_run_ended,
     wait_step_running,
 )
 from tests.tui.tui_helpers import panel_word
@@ -87,11 +88,7 @@ def test_packets_to_the_starport_dropped_mid_restore_fail_the_restore_step_and_a
         assert starport["status"] == "UNKNOWN" and "starport" in starport["summary"], starport
         assert run_record(cfg, rid)["state"] == "running"  # a silent starport is no success
         # bb8's ssh gives up after its ConnectTimeout, five times: the step fails, named
-        rec = wait_for(
-            lambda: (x := run_record(cfg, rid))["state"] not in ("running", "starting") and x,
-            timeout=300,
-            what="the restore run to end",
-        )
+        rec = wait_run_ended(cfg, rid, timeout=300)
     restart_tunnel(fault_lab)
     assert rec["state"] == "failed" and rec["failed_step"].endswith("bb8 restore"), rec
     assert "rsync failed too many times" in run_log(cfg, rid)
