@@ -517,13 +517,19 @@ def _starport_more(d: StarportFacts, now: datetime) -> list[str]:
         lines.append(f"  carries the nightly copy restored {carried}")
         if t.error:
             lines.append(f"  problem: {t.error}")
+    if room := room_text(d):
+        lines.append(f"room under the copy: {room}")
+    return lines
+
+
+def room_text(d: StarportFacts) -> str | None:
+    """The room under the nightly copy in words: "12.0 GiB free beside the copy of 3.1 GiB"
+    (a leftover dump named), why it is unknown, or None when it was not read."""
     if (room := d.space) is not None:
         dump = f" (+{humanfmt.size(room.dump_bytes)} in an old dump)" if room.dump_bytes else ""
         free, copy = humanfmt.size(room.free_bytes), humanfmt.size(room.copy_bytes)
-        lines.append(f"room under the copy: {free} free{dump} beside the copy of {copy}")
-    elif d.space_error:
-        lines.append(f"room under the copy unknown: {d.space_error}")
-    return lines
+        return f"{free} free{dump} beside the copy of {copy}"
+    return f"unknown: {d.space_error}" if d.space_error else None
 
 
 def _restore_more(d: RestoreFacts, now: datetime) -> list[str]:

@@ -27,6 +27,7 @@ from ..present import (
     fmt_time,
     progress_line,
     progress_source,
+    room_text,
     slot_rows,
     yes_no,
 )
@@ -320,6 +321,8 @@ class StarportDetail(DetailScreen):
         rows = [("nightly copy restored", when)]
         if facts.nightly_error:
             rows.append(("nightly copy problem", facts.nightly_error))
+        if room := room_text(facts):
+            rows.append(("room under the copy", room))
         self.query_one(".facts", Line).set(_pairs(rows))
         self.query_one("#targets", SteadyTable).set_rows(
             [
