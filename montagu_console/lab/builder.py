@@ -97,6 +97,7 @@ def lab_up(
         _preflight(lab)
     with phase("stop and wipe the old lab"):
         lab_down(lab.lab_dir)
+        _reserve_ports(lab, log)
         _check_ports_free(lab)
         _wipe(lab)
         lab.save()
@@ -257,6 +258,23 @@ def _preflight(lab: Lab) -> None:
                 f"labpg cannot reach {lab.lab_dir}: {parent} is not searchable by others "
                 f"(chmod o+x {parent}, or choose another lab dir)"
             )
+
+
+RESERVED_PORTS = Path("/proc/sys/net/ipv4/ip_local_reserved_ports")
+
+
+def _reserve_ports(lab: Lab, log: Log) -> None:
+    """Keep the kernel from giving the lab's ports to outgoing connections as their local port
+    (they lie in the ephemeral range, 32768-60999 by default): a connection that held 55434 for a
+    moment made the replay's postgres exit, unable to listen. The ports are added to
+    ip_local_reserved_ports, with what is reserved already; a kernel that refuses is logged, not fatal."""
+    try:
+        reserved = {r for r in RESERVED_PORTS.read_text().strip().split(",") if r}
+        wanted = reserved | {str(p) for p in lab.all_ports}
+        if wanted != reserved:
+            RESERVED_PORTS.write_text(",".join(sorted(wanted)) + "\n")
+    except OSError as e:
+        log(f"lab: could not reserve its ports from the ephemeral range ({e}); carrying on")
 
 
 def _check_ports_free(lab: Lab) -> None:

@@ -45,6 +45,7 @@ TEMPLATE = """\
 # Written by `montagu-console lab up`. Points the console at the embedded lab ({profile} profile).
 refresh_seconds: 5
 state_dir: {state_dir}
+lock_dir: {lock_dir}                 # this lab's own: consoles of other labs on the machine never share a lock
 hosts:
   annex:
     transport: local
@@ -175,6 +176,7 @@ def render(lab: Layout, profile: str = "bb8") -> str:
     return TEMPLATE.format(
         profile=profile,
         state_dir=lab.state_dir,
+        lock_dir=lab.lab_dir / "locks",
         docker_host=lab.docker_host,
         ssh_port=lab.ssh_port,
         sci_user=lab.sci_user,

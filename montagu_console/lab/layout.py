@@ -45,8 +45,9 @@ BARMAN_CRON_INTERVAL = 10
 MARKER = ".montagu-lab"  # a directory holding this file may be wiped by lab_up
 # lab.json's "version": lab_up rebuilds (rather than reuses) a running lab of another version
 # 2: the off-site barman, its tunnel and host, both slots; 3: the PITR scratch volume;
-# 4: the real privateer 2.1.1 (its venv, images, vault, keys and server) instead of its stand-in
-LAB_VERSION = 4
+# 4: the real privateer 2.1.1 (its venv, images, vault, keys and server) instead of its stand-in;
+# 5: a lock_dir of its own in its configs, its ports reserved from the ephemeral range
+LAB_VERSION = 5
 DEFAULT_WAL_SEGSIZE_MB = 16  # PostgreSQL's own default
 
 # unix socket paths must fit in sockaddr_un.sun_path (108 bytes including the NUL)
@@ -222,6 +223,12 @@ class Layout:
     def vault_port(self) -> int:
         """privateer's vault (OpenBao dev server; its cluster listener takes the next port)."""
         return self.ports.tunnel + 3
+
+    @property
+    def all_ports(self) -> tuple[int, ...]:
+        """Every loopback port the lab listens on: its LabPorts, the PITR copy's, privateer's
+        server's and its vault's with the vault's cluster listener."""
+        return (*vars(self.ports).values(), self.pitr_port, self.privateer_port, self.vault_port, self.vault_port + 1)
 
     @property
     def ssh_port(self) -> int:

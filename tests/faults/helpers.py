@@ -37,11 +37,10 @@ IPTABLES_CHAIN = "MONTAGU_FAULTS"
 
 
 def fault_variant(base: Path, directory: Path, edit: Callable[[dict], None] | None = None) -> Path:
-    """``base`` with the suite's refresh and timeouts and a lock dir of the fault lab's own (the
-    default /run/montagu-console is shared with the other labs' consoles), plus ``edit``."""
+    """``base`` with the suite's refresh and timeouts (the lab's config already has a lock dir
+    of the fault lab's own), plus ``edit``."""
     data = yaml.safe_load(base.read_text())
     data["refresh_seconds"] = REFRESH
-    data["lock_dir"] = str(FAULT_LAB_DIR / "locks")
     data["timeouts"] = {"connect_seconds": CONNECT_SECONDS, "command_seconds": COMMAND_SECONDS}
     if edit:
         edit(data)

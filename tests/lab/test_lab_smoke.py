@@ -68,6 +68,22 @@ def test_config_points_at_the_lab(smoke_lab: Lab) -> None:
     assert f"port={PORTS.tunnel} " in smoke_lab.aws_barman_conf.read_text()
     assert config["starport"]["targets"] == ["barman_to_starport"]
     assert config["science"]["container"] == "montagu-db"
+    assert config["lock_dir"] == str(LAB_DIR / "locks")  # never /run/montagu-console, shared by every lab
+
+
+def reserved_ports() -> set[int]:
+    """The kernel's ip_local_reserved_ports, ranges ("55432-55439") expanded."""
+    ports: set[int] = set()
+    for part in Path("/proc/sys/net/ipv4/ip_local_reserved_ports").read_text().strip().split(","):
+        if part:
+            lo, _, hi = part.partition("-")
+            ports.update(range(int(lo), int(hi or lo) + 1))
+    return ports
+
+
+def test_the_labs_ports_are_kept_from_outgoing_connections(smoke_lab: Lab) -> None:
+    assert set(smoke_lab.all_ports) <= reserved_ports()
+    assert {PORTS.primary, PORTS.replay, PORTS.tunnel, smoke_lab.pitr_port} <= reserved_ports()
 
 
 def test_barman_check_is_all_ok_through_docker_exec(smoke_lab: Lab) -> None:
