@@ -18,24 +18,39 @@ import time
 from pathlib import Path
 
 from montagu_console.actions import plans
+from montagu_console.actions.steps import rfc3339_ns
+from montagu_console.clock import utc_now
 from montagu_console.config import load_config
 
 CONSOLE = str(Path(sys.executable).with_name("montagu-console"))
 
 
+def until_ready(argv: list[str], seconds: int, *, equals: str | None = None) -> str:
+    """A shell loop that waits for ``argv`` to succeed (or print ``equals``), at most ``seconds``."""
+    command = shlex.join(argv)
+    test = f"{command} >/dev/null 2>&1" if equals is None else f'[ "$({command} 2>/dev/null)" = {equals} ]'
+    return f"n=0; until {test}; do n=$((n+1)); [ $n -lt {seconds} ] || exit 1; sleep 1; done"
+
+
 def by_hand(config, action: str) -> list[str]:
-    """The plan's steps as the shell commands an operator would type."""
+    """The plan's steps as the shell commands an operator would type (the replay's proof as the
+    same psql queries the console runs)."""
     docker = ["docker", "-H", config.hosts[config.barman.host].docker or "unix:///var/run/docker.sock"]
+    s = config.science
     out = []
     for step in plans.plan(config, action)["steps"]:
         kind = step["kind"]
         if kind == "command":
             out.append(shlex.join(step["argv"]))
-        elif kind == "timestamp":
-            out.append(shlex.join([*step["argv"], "sh", "-c", f"date '+%F %T.%N+00:00' > {step['path']}"]))
+        elif kind == "nightly_files":
+            args = [step["op"], step["mount"], step["barman_home"], step["timestamp_file"]]
+            if step["op"] == "timestamp":
+                args.append(rfc3339_ns(utc_now()))
+            out.append(shlex.join([*step["argv"], "sh", "-c", plans.NIGHTLY_SCRIPT, "sh", *args]))
         elif kind == "replay":
             mounts = [a for m in step.get("mounts", []) for a in ("-v", m)]
-            env = [a for e in step.get("env", []) for a in ("-e", e)]
+            values = plans.env_values(config.nightly.replay.env, step.get("env_names") or [])
+            env = [a for e in values for a in ("-e", e)]
             user = ["--user", step["user"]] if step.get("user") else []
             run = [
                 *docker,
@@ -53,10 +68,12 @@ def by_hand(config, action: str) -> list[str]:
                 step["image"],
                 *step["command"],
             ]
-            wait = [*docker, "exec", step["container"], *step["ready_command"]]
+            exec_ = [*docker, "exec", step["container"]]
+            queries = [c.sql for c in s.verify] + ([s.rpo_sql] if s.rpo_sql else [])
             out += [
                 shlex.join(run) + " >/dev/null",
-                f"until {shlex.join(wait)} 2>/dev/null; do sleep 1; done",
+                until_ready([*exec_, *step["ready_command"]], step["timeout"]),
+                *(shlex.join([*exec_, "psql", "-U", s.db_user, "-d", s.db_name, "-XAtqc", q]) for q in queries),
                 shlex.join([*docker, "stop", "-t", "120", step["container"]]) + " >/dev/null",
                 shlex.join([*docker, "rm", step["container"]]) + " >/dev/null",
             ]
@@ -64,19 +81,10 @@ def by_hand(config, action: str) -> list[str]:
             verb = kind.split("_")[1]
             out.append(shlex.join([*docker, verb, step["container"]]) + " >/dev/null")
         elif kind == "wait_ready":
-            q = [
-                *docker,
-                "exec",
-                step["container"],
-                "psql",
-                "-U",
-                step["db_user"],
-                "-d",
-                step["db_name"],
-                "-Atc",
-                "select pg_is_in_recovery()",
-            ]
-            out.append(f'until [ "$({shlex.join(q)} 2>/dev/null)" = f ]; do sleep 1; done')
+            q = [*docker, "exec", step["container"], "psql", "-U", step["db_user"], "-d", step["db_name"]]
+            out.append(until_ready([*q, "-Atc", "select pg_is_in_recovery()"], step["timeout"], equals="f"))
+        else:
+            sys.exit(f"{action}: no by-hand command for a step of kind {kind!r}")
     return out
 
 
