@@ -49,7 +49,7 @@ lint: venv
 
 # probe_cost.py brings up the bench lab (a second lab, 1 MB WAL segments), grows it in stages
 # and measures at each (2 x 4 windows of 2 minutes per stage): about an hour
-bench: venv
+bench: system venv
 	$(BIN)/montagu-console lab up >/dev/null
 	$(BIN)/python bench/check_vs_barman.py
 	$(BIN)/python bench/action_overhead.py
