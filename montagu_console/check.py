@@ -88,6 +88,7 @@ def _perfdata(snap: Snapshot) -> list[str]:
             add(f"slot_{slot.get('name')}_retained", slot.get("retained_bytes"), "B")
     add("nightly_age", s.get("nightly_age_seconds"), "s")
     add("proof_age", s.get("proof_age_seconds"), "s")
+    add("nightly_free", s.get("nightly_free_bytes"), "B")
     for t in s.get("targets", []):
         if isinstance(t, dict):
             add(f"starport_{t.get('name')}_age", t.get("age_seconds"), "s")
@@ -176,6 +177,13 @@ def write_prometheus(snap: Snapshot, path: Path) -> None:
         "1 if the newest proof of the current nightly copy passed, 0 if it failed",
         {"passed": 1, "failed": 0}.get(outcome) if isinstance(outcome, str) else None,
     )
+    _gauge(
+        registry,
+        "montagu_nightly_free_bytes",
+        "Free bytes on the filesystem under the nightly copy (a recover writes a new copy beside it)",
+        s.get("nightly_free_bytes"),
+    )
+    _gauge(registry, "montagu_nightly_copy_bytes", "Size of the nightly copy", s.get("nightly_copy_bytes"))
     _gauge(
         registry,
         "montagu_science_db_accepting",

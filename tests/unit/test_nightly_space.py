@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from montagu_console import health
+from montagu_console import check, health
 from montagu_console.config import NIGHTLY_DUMP_DIR, NightlyConfig, StarportConfig
 from montagu_console.probes.space import SPACE_SCRIPT, parse_space
-from montagu_console.snapshot import NightlySpace, StarportFacts, StarportTarget, Status
+from montagu_console.snapshot import NightlySpace, Snapshot, StarportFacts, StarportTarget, Status
 
 MIB = 1024**2
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
@@ -100,3 +100,21 @@ def test_room_that_cannot_be_read_is_a_warning_not_ok():
     assert r.status is Status.WARNING
     assert "room for the next nightly recover unknown: annex: no running container" in r.summary
     assert r.facts["nightly_free_bytes"] is None
+
+
+def test_prometheus_and_nagios_carry_the_room(tmp_path):
+    snap = Snapshot(NOW, {"starport": judged(space(40))})
+    path = tmp_path / "m.prom"
+    check.write_prometheus(snap, path)
+    samples = dict(line.split() for line in path.read_text().splitlines() if not line.startswith("#"))
+    assert float(samples["montagu_nightly_free_bytes"]) == 40 * MIB
+    assert float(samples["montagu_nightly_copy_bytes"]) == 100 * MIB
+    assert f" nightly_free={40 * MIB}B;;;" in check.to_nagios(snap).splitlines()[0]
+
+
+def test_without_the_room_there_are_no_room_figures(tmp_path):
+    snap = Snapshot(NOW, {"starport": judged(None, "no container")})
+    path = tmp_path / "m.prom"
+    check.write_prometheus(snap, path)
+    assert "montagu_nightly_free_bytes" not in path.read_text()
+    assert "nightly_free" not in check.to_nagios(snap)
