@@ -7,13 +7,15 @@ primary only through 127.0.0.1:<tunnel>. Like the real one, nothing restarts it 
 
 from __future__ import annotations
 
+from ..clock import now_iso
 from . import sshd
 from .layout import Layout
 from .postgres import is_ready
 from .proc import LabError, pid_running, program, read_pid, spawn, stop_pid, wait_for
 
-# `sh -c` records its pid, then becomes ssh: the pidfile holds ssh's pid
-_PIDFILE_EXEC = 'echo $$ >"$1"; shift; exec "$@"'
+# `sh -c` records its pid, then becomes ssh: the pidfile holds ssh's pid. It is written beside
+# and renamed into place, so a reader never sees it created but still empty.
+_PIDFILE_EXEC = 'echo $$ >"$1.new" && mv -f "$1.new" "$1" && shift && exec "$@"'
 
 
 def argv(lab: Layout) -> list[str]:
@@ -40,16 +42,28 @@ def tunnel_pid(lab: Layout) -> int | None:
     return pid if pid_running(pid, str(lab.tunnel_key)) else None
 
 
+def exited(lab: Layout) -> bool:
+    """True once the started tunnel has recorded its pid and that process is gone (a missing
+    or still empty pidfile means it has not recorded it yet)."""
+    pid = read_pid(lab.tunnel_pidfile)
+    return pid is not None and not pid_running(pid, str(lab.tunnel_key))
+
+
 def forwarding(lab: Layout) -> bool:
     """True if the primary answers through the tunnel's port."""
     return is_ready("127.0.0.1", lab.tunnel_port)
 
 
+_START_MARK = "== tunnel started"
+
+
 def _log_tail(lab: Layout) -> str:
+    """The last lines ssh wrote since the latest start."""
     try:
-        lines = [line.strip() for line in lab.tunnel_log.read_text(errors="replace").splitlines() if line.strip()]
+        text = lab.tunnel_log.read_text(errors="replace")
     except FileNotFoundError:
         return "no log"
+    lines = [line.strip() for line in text.rsplit(_START_MARK, 1)[-1].splitlines()[1:] if line.strip()]
     return " | ".join(lines[-2:]) or "no output"
 
 
@@ -57,13 +71,13 @@ def start(lab: Layout, timeout: float = 20) -> None:
     """Start the tunnel unless it runs; wait until the primary answers through it."""
     if not tunnel_pid(lab):
         lab.tunnel_pidfile.unlink(missing_ok=True)
+        with open(lab.tunnel_log, "a") as log:
+            log.write(f"{_START_MARK} {now_iso()}\n")
         command = ["/bin/sh", "-c", _PIDFILE_EXEC, "sh", str(lab.tunnel_pidfile), *argv(lab)]
         spawn("start the tunnel", command, lab.tunnel_log)
 
     def gone() -> str | None:
-        if lab.tunnel_pidfile.exists() and not tunnel_pid(lab):
-            return f"ssh exited ({lab.tunnel_log} ends: {_log_tail(lab)})"
-        return None
+        return f"ssh exited ({lab.tunnel_log} ends: {_log_tail(lab)})" if exited(lab) else None
 
     try:
         wait_for("wait for the tunnel", lambda: tunnel_pid(lab) and forwarding(lab), timeout=timeout, gone=gone)
