@@ -159,16 +159,25 @@ def read_pid(pidfile: Path) -> int | None:
     return int(first) if first.isdigit() else None
 
 
+def pid_alive(pid: int) -> bool:
+    """True if ``pid`` exists and is not a zombie, whatever it runs (its command line reads empty
+    while it is in the middle of an exec)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state != "Z"
+
+
 def pid_running(pid: int | None, marker: str) -> bool:
     """True if ``pid`` is alive and its command line contains ``marker`` (guards against pid reuse)."""
     if not pid:
         return False
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
+    except (FileNotFoundError, ProcessLookupError):
         return False
-    return state != "Z" and marker in cmdline
+    return marker in cmdline and pid_alive(pid)
 
 
 def pids_with(marker: str) -> list[int]:

@@ -11,7 +11,7 @@ from ..clock import now_iso
 from . import sshd
 from .layout import Layout
 from .postgres import is_ready
-from .proc import LabError, pid_running, program, read_pid, spawn, stop_pid, wait_for
+from .proc import LabError, pid_alive, pid_running, program, read_pid, spawn, stop_pid, wait_for
 
 # `sh -c` records its pid, then becomes ssh: the pidfile holds ssh's pid. It is written beside
 # and renamed into place, so a reader never sees it created but still empty.
@@ -43,10 +43,11 @@ def tunnel_pid(lab: Layout) -> int | None:
 
 
 def exited(lab: Layout) -> bool:
-    """True once the started tunnel has recorded its pid and that process is gone (a missing
-    or still empty pidfile means it has not recorded it yet)."""
+    """True once the started tunnel has recorded its pid and that process is gone. A missing
+    pidfile means it has not recorded it yet; a live pid whose command line does not name the
+    tunnel yet is still becoming ssh (it reads empty during the exec)."""
     pid = read_pid(lab.tunnel_pidfile)
-    return pid is not None and not pid_running(pid, str(lab.tunnel_key))
+    return pid is not None and not pid_alive(pid)
 
 
 def forwarding(lab: Layout) -> bool:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from montagu_console.lab import tunnel
 from montagu_console.lab.layout import Layout
+from montagu_console.lab.proc import wait_for
 
 
 def _layout(tmp_path: Path) -> Layout:
@@ -29,18 +30,20 @@ def test_a_recorded_pid_that_is_gone_is_an_exit(tmp_path):
     assert tunnel.exited(lab)
 
 
-def test_a_recorded_pid_of_a_live_tunnel_is_not_an_exit(tmp_path):
+def test_a_recorded_pid_that_lives_is_not_an_exit_even_mid_exec(tmp_path):
     lab = _layout(tmp_path)
-    lab.tunnel_key.write_text("")
-    # a process whose command line names the tunnel's key, as the tunnel's ssh does
+    # right after the spawn its command line can still read empty (the exec under way):
+    # alive all the same, as the tunnel's shell is while it becomes ssh
     live = subprocess.Popen(["/bin/sh", "-c", "sleep 30; :", "sh", str(lab.tunnel_key)])
     try:
         lab.tunnel_pidfile.write_text(f"{live.pid}\n")
         assert not tunnel.exited(lab)
+        wait_for("the shell's command line", lambda: tunnel.tunnel_pid(lab), timeout=10)
+        assert not tunnel.exited(lab)
     finally:
         live.kill()
         live.wait()
-    assert tunnel.exited(lab)
+    assert tunnel.exited(lab) and not tunnel.tunnel_pid(lab)
 
 
 def test_the_exit_reason_reads_only_what_ssh_wrote_since_the_latest_start(tmp_path):
