@@ -18,8 +18,7 @@ import time
 from pathlib import Path
 
 from montagu_console.actions import plans
-from montagu_console.actions.steps import rfc3339_ns
-from montagu_console.clock import utc_now
+from montagu_console.clock import rfc3339_ns, utc_now
 from montagu_console.config import load_config
 
 CONSOLE = str(Path(sys.executable).with_name("montagu-console"))

@@ -25,6 +25,17 @@ def now_iso() -> str:
     return utc_now().isoformat(timespec="milliseconds")
 
 
+def rfc3339_ns(moment: datetime, nanosecond: int | None = None) -> str:
+    """``moment`` as ``date --rfc-3339=ns`` writes it, the form of ``.barman-last-restore``:
+    ``2026-11-25 05:01:02.123456789+00:00`` (naive means UTC; ``nanosecond`` replaces the
+    microseconds when given)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    ns = moment.microsecond * 1000 if nanosecond is None else nanosecond
+    offset = moment.strftime("%z")
+    return f"{moment:%Y-%m-%d %H:%M:%S}.{ns:09d}{offset[:3]}:{offset[3:5]}"
+
+
 def parse_iso(text: str) -> datetime:
     """Parse an ISO 8601 timestamp that carries a time zone; raise ValueError otherwise.
 

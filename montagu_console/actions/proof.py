@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..clock import parse_iso, utc_now
+from ..clock import parse_iso, rfc3339_ns, utc_now
 from ..config import Config
 from ..errors import ConsoleError
 from ..probes.proofs import PROOFS_FILE
@@ -31,7 +31,7 @@ from ..snapshot import Proof
 from ..text import MAX_LINE_CHARS, clean, clean_data, one_line
 from . import files, plans, verify
 from .runs import Run
-from .steps import Cancelled, StepFailed, StepRunner, rfc3339_ns
+from .steps import Cancelled, StepFailed, StepRunner
 
 PROOF_FILE = ".montagu-proof.json"  # in the copy, beside .barman-last-restore
 HOW = ("nightly-recover", "prove-nightly")  # the actions whose replay proves the copy

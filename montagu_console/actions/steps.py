@@ -21,13 +21,12 @@ import subprocess
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from .. import procs
-from ..clock import parse_iso, utc_now
+from ..clock import parse_iso, rfc3339_ns, utc_now
 from ..config import Config, HostConfig
 from ..probes.pglog import parse_startup
 from ..redact import redact
@@ -76,11 +75,6 @@ def host_argv(host: HostConfig, argv: list[str]) -> list[str]:
         ssh += ["-i", host.key_file, "-o", "IdentitiesOnly=yes"]
     target = f"{host.user}@{host.host}" if host.user else str(host.host)
     return [*ssh, "--", target, shlex.join(argv)]
-
-
-def rfc3339_ns(moment: datetime) -> str:
-    """``moment`` (UTC) as ``date --rfc-3339=ns`` writes it, the form of ``.barman-last-restore``."""
-    return moment.strftime("%Y-%m-%d %H:%M:%S.%f") + "000+00:00"
 
 
 # -- the run log -------------------------------------------------------------------------------

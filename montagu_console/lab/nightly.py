@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..clock import rfc3339_ns
 from . import pg_container
 from .barman_setup import barman
 from .docker_daemon import docker, volume_path
@@ -56,15 +57,6 @@ def replay_wal(lab: Layout, volume: str = NIGHTLY_VOLUME, log: Path | None = Non
         logs = docker(lab, "save replay log", "logs", REPLAY_CONTAINER, check=False)
         (log or lab.replay_log).write_text(logs.stdout + logs.stderr)
         docker(lab, f"remove {REPLAY_CONTAINER}", "rm", "-f", REPLAY_CONTAINER, check=False)
-
-
-def rfc3339_ns(moment: datetime, nanosecond: int | None = None) -> str:
-    """Format like ``date --rfc-3339=ns``: ``2026-11-25 05:01:02.123456789+00:00`` (naive means UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    ns = moment.microsecond * 1000 if nanosecond is None else nanosecond
-    offset = moment.strftime("%z")
-    return f"{moment:%Y-%m-%d %H:%M:%S}.{ns:09d}{offset[:3]}:{offset[3:5]}"
 
 
 def write_timestamp(lab: Layout, moment: datetime | None = None, volume: str = NIGHTLY_VOLUME) -> str:

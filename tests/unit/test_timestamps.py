@@ -19,3 +19,17 @@ def test_bb8_isoformat_with_offset():
 def test_rejects_garbage_and_naive(bad):
     with pytest.raises(ValueError):
         parse_timestamp(bad)
+
+
+def test_rfc3339_ns_writes_what_date_writes_and_reads_back():
+    from datetime import datetime, timedelta, timezone
+
+    from montagu_console.clock import rfc3339_ns
+
+    moment = datetime(2026, 11, 25, 5, 1, 2, 123456, tzinfo=UTC)
+    assert rfc3339_ns(moment) == "2026-11-25 05:01:02.123456000+00:00"
+    assert rfc3339_ns(moment, nanosecond=123456789) == "2026-11-25 05:01:02.123456789+00:00"
+    assert rfc3339_ns(moment.replace(tzinfo=None)) == "2026-11-25 05:01:02.123456000+00:00"  # naive is UTC
+    east = moment.astimezone(timezone(timedelta(hours=5, minutes=30)))
+    assert rfc3339_ns(east) == "2026-11-25 10:31:02.123456000+05:30"
+    assert parse_timestamp(rfc3339_ns(east)) == moment
