@@ -18,10 +18,33 @@ from ..keys import bindings
 from ..widgets.text import HangingText, Line
 
 
-class ConfirmScreen(ModalScreen[str | None]):
-    """``lines`` say what will happen; ``typed`` is the text to type, or None for a y/n question."""
+class QuestionScreen(ModalScreen[str | None]):
+    """A modal question: the Start and Cancel buttons (ids ``yes`` and ``no``), Enter in its input
+    as Start, Escape or Cancel as None. A subclass answers in :meth:`action_yes`."""
 
     BINDINGS = bindings("confirm")
+
+    def action_yes(self) -> None:
+        raise NotImplementedError
+
+    def action_no(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#yes")
+    def _yes(self) -> None:
+        self.action_yes()
+
+    @on(Button.Pressed, "#no")
+    def _no(self) -> None:
+        self.action_no()
+
+    @on(Input.Submitted)
+    def _submitted(self) -> None:
+        self.action_yes()
+
+
+class ConfirmScreen(QuestionScreen):
+    """``lines`` say what will happen; ``typed`` is the text to type, or None for a y/n question."""
 
     def __init__(
         self, title: str, lines: list[str], *, typed: str | None = None, yes: str = "Start", no: str = "Cancel"
@@ -55,21 +78,6 @@ class ConfirmScreen(ModalScreen[str | None]):
             self.dismiss("y")
         else:
             self.dismiss(self.query_one("#confirm-input", Input).value.strip())
-
-    def action_no(self) -> None:
-        self.dismiss(None)
-
-    @on(Button.Pressed, "#yes")
-    def _yes(self) -> None:
-        self.action_yes()
-
-    @on(Button.Pressed, "#no")
-    def _no(self) -> None:
-        self.action_no()
-
-    @on(Input.Submitted)
-    def _submitted(self) -> None:
-        self.action_yes()
 
     @on(Input.Changed)
     def _changed(self, event: Input.Changed) -> None:

@@ -14,12 +14,11 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input
 
 from ...actions.pitr import parse_target, target_text
-from ..keys import bindings
 from ..widgets.text import HangingText, Line
+from .confirm import QuestionScreen
 
 EXAMPLE = "2026-12-01 14:02:00+00"
 
@@ -29,10 +28,8 @@ def default_target(now: datetime) -> str:
     return f"{(now - timedelta(minutes=1)).astimezone(UTC):%Y-%m-%d %H:%M:%S}+00"
 
 
-class PitrScreen(ModalScreen[str | None]):
+class PitrScreen(QuestionScreen):
     """``lines`` say what a PITR does; ``now`` (UTC) gives the default target."""
-
-    BINDINGS = bindings("confirm")
 
     def __init__(self, lines: list[str], now: datetime) -> None:
         super().__init__(id="pitr")
@@ -61,21 +58,6 @@ class PitrScreen(ModalScreen[str | None]):
             self.query_one(".confirm-match", Line).set(f"✗ {text[:40]!r} is not a time (e.g. {EXAMPLE})")
             return
         self.dismiss(text)
-
-    def action_no(self) -> None:
-        self.dismiss(None)
-
-    @on(Button.Pressed, "#yes")
-    def _yes(self) -> None:
-        self.action_yes()
-
-    @on(Button.Pressed, "#no")
-    def _no(self) -> None:
-        self.action_no()
-
-    @on(Input.Submitted)
-    def _submitted(self) -> None:
-        self.action_yes()
 
     @on(Input.Changed)
     def _changed(self, event: Input.Changed) -> None:
