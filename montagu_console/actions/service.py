@@ -116,15 +116,19 @@ class ActionService:
         if reason:
             self._refuse(action, reason)
         plan = plans.plan(self.config, action) | {"config": self.config_path}
+        return self._launch(action, plan, info.host, confirmation, profile=plan.get("profile"))
+
+    def _launch(self, action: str, plan: dict, host: str, confirmation: str, **facts: object) -> Run:
+        """Create the run, audit its start (with ``facts``), start its supervisor and wait until
+        it runs or has ended; ActionRefused when the supervisor refused it (lock held)."""
         run = self.runs.create(action, plan)
-        operator = audit.who()
-        run.update(operator=operator, confirmation=confirmation)
+        run.update(operator=audit.who(), confirmation=confirmation)
         self.audit(
             "started",
             action=action,
-            host=info.host,
+            host=host,
             run_id=run.id,
-            profile=plan.get("profile"),
+            **facts,
             confirmation=confirmation,
             steps=[s["name"] for s in plan["steps"]],
         )
@@ -187,23 +191,9 @@ class ActionService:
         if reason:
             self._refuse_pitr(text, reason)
         plan = pitr.plan(self.config, request.target, request.backup_id) | {"config": self.config_path}
-        run = self.runs.create(pitr.ACTION, plan)
-        run.update(operator=audit.who(), confirmation=confirmation)
-        self.audit(
-            "started",
-            action=pitr.ACTION,
-            host=plan["host"],
-            run_id=run.id,
-            target_time=text,
-            backup_id=request.backup_id,
-            confirmation=confirmation,
-            steps=[s["name"] for s in plan["steps"]],
+        return self._launch(
+            pitr.ACTION, plan, plan["host"], confirmation, target_time=text, backup_id=request.backup_id
         )
-        run = spawn_supervisor(run)
-        rec = run.record()
-        if rec.get("state") == RunState.REFUSED:
-            raise ActionRefused(f"pitr refused: {rec.get('error')}")
-        return run
 
     # -- cancel -------------------------------------------------------------------------------
 
