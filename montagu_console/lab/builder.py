@@ -38,6 +38,7 @@ from .layout import (
     RECOVER_VOLUME,
     LabPorts,
     Layout,
+    venv_identity,
 )
 from .proc import PACKAGES, LabError, program, run
 from .status import lab_status
@@ -219,12 +220,13 @@ def require_root() -> None:
 
 
 def _reusable(lab: Lab) -> bool:
-    """True if a lab of this version, with the same ports and python environment, runs healthy in
-    ``lab.lab_dir``."""
+    """True if a lab of this version, with the same ports and python environment (the very one,
+    not one made anew at its path), runs healthy in ``lab.lab_dir``."""
     recorded = Layout.load_inputs(lab.lab_dir)
     same = (
         recorded
         and (recorded["ports"], recorded["venv"]) == (lab.ports, lab.venv)
+        and Layout.recorded(lab.lab_dir).get("venv_id") == venv_identity(lab.venv)
         and recorded["wal_segsize_mb"] == lab.wal_segsize_mb
         and Layout.load_version(lab.lab_dir) == LAB_VERSION
     )

@@ -28,7 +28,7 @@ class Lab(Layout):
         inputs = Layout.load_inputs(Path(lab_dir))
         if not inputs:
             raise LabError(f"no lab in {lab_dir} (no lab.json): run `montagu-console lab up`")
-        data = json.loads((Path(lab_dir) / "lab.json").read_text())
+        data = Layout.recorded(Path(lab_dir))
         return cls(**inputs, pids=data.get("pids", {}), timings=data.get("timings", {}))
 
     @classmethod

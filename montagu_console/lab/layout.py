@@ -138,6 +138,17 @@ class SshdSite:
         return self.dir / "authorized_keys"
 
 
+def venv_identity(venv: Path) -> str | None:
+    """Which python environment lives at ``venv``: its pyvenv.cfg's device, inode and mtime. A
+    venv made anew at the same path (a fresh clone) differs, and the lab's containers, which
+    mount the old one, must be rebuilt."""
+    try:
+        st = (venv / "pyvenv.cfg").stat()
+    except OSError:
+        return None
+    return f"{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}"
+
+
 @dataclass
 class Layout:
     """Every path, port and name of one lab, derived from its directory and ports."""
@@ -596,6 +607,7 @@ class Layout:
             "lab_dir": str(self.lab_dir),
             "ports": vars(self.ports).copy(),
             "venv": str(self.venv),
+            "venv_id": venv_identity(self.venv),
             "python": str(self.python),
             "wal_segsize_mb": self.wal_segsize_mb,
             "docker_host": self.docker_host,
@@ -626,19 +638,24 @@ class Layout:
         }
 
     @staticmethod
+    def recorded(lab_dir: Path) -> dict:
+        """``lab_dir/lab.json`` as written (empty if there is none or it is unreadable)."""
+        try:
+            data = json.loads((Path(lab_dir) / "lab.json").read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    @staticmethod
     def load_version(lab_dir: Path) -> int | None:
         """The lab version recorded in ``lab_dir/lab.json`` (None for a lab before versions)."""
-        try:
-            return json.loads((Path(lab_dir) / "lab.json").read_text()).get("version")
-        except (FileNotFoundError, ValueError, AttributeError):
-            return None
+        return Layout.recorded(lab_dir).get("version")
 
     @staticmethod
     def load_inputs(lab_dir: Path) -> dict:
         """The constructor arguments recorded in ``lab_dir/lab.json`` (empty if there is none)."""
-        try:
-            data = json.loads((Path(lab_dir) / "lab.json").read_text())
-        except (FileNotFoundError, ValueError):
+        data = Layout.recorded(lab_dir)
+        if not data:
             return {}
         return {
             "lab_dir": Path(data["lab_dir"]),
