@@ -105,6 +105,7 @@ class LocalTransport:
             _kill_group(proc.pid)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(proc.wait(), REAP_SECONDS)
+            await asyncio.gather(_discard_rest(proc.stdout), _discard_rest(proc.stderr))
             if isinstance(e, asyncio.TimeoutError):
                 raise TransportError(self.name, what, f"timed out after {timeout:g} s") from None
             raise
@@ -146,6 +147,7 @@ class LocalPipe:
             _kill_group(self.proc.pid)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.proc.wait(), REAP_SECONDS)
+        await _discard_rest(self.proc.stdout)
 
 
 async def _drain(
@@ -160,9 +162,25 @@ async def _drain(
         if len(chunk) > room:
             buf += chunk[:room]
             _kill_group(proc.pid)
+            await _discard_rest(stream)
             return bytes(buf), True
         buf += chunk
     return bytes(buf), False
+
+
+async def _discard_rest(stream: asyncio.StreamReader | None) -> None:
+    """Read and drop what a killed or finished program left in its pipe, for a while at most.
+
+    A pipe whose reader stopped early (output cut, or a request given up) can hold more than the
+    stream buffers: asyncio then pauses it, never sees its end, and its transport outlives the
+    event loop ("Event loop is closed" at exit). Reading it to the end closes it with the program.
+    """
+    if stream is None:
+        return
+    with contextlib.suppress(TimeoutError, ConnectionError):
+        async with asyncio.timeout(REAP_SECONDS):
+            while await stream.read(_CHUNK):
+                pass
 
 
 async def _feed(proc: asyncio.subprocess.Process, data: bytes | None) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -120,3 +122,37 @@ async def test_read_paths_are_arguments_not_shell_text(tmp_path):
     odd.write_text("fine\n")
     assert await local.read_file(str(odd), timeout=5) == "fine\n"
     assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()
+
+
+# A program whose reader stopped early (output cut, a pipe closed with output unread) must not
+# leave its pipe's transport open: it would outlive the event loop and say "Event loop is closed"
+# on stderr at exit, as `check` once did after a barman that printed 200 MB.
+_LEFT_OPEN = """
+import asyncio, gc, sys
+from montagu_console.transports import LocalTransport
+
+def open_transports():
+    gc.collect()
+    return [t for t in gc.get_objects() if isinstance(t, asyncio.SubprocessTransport) and not t.is_closing()]
+
+async def main():
+    local = LocalTransport("annex")
+    flood = "head -c 200000000 /dev/zero"
+    pipe = await local.open_pipe(["sh", "-c", flood + "; sleep 60"], timeout=5)
+    await asyncio.sleep(0.5)  # its output fills the pipe's buffer and asyncio pauses the pipe
+    await pipe.close()
+    for _ in range(10):
+        assert (await local.run(["sh", "-c", flood + " | tr '\\\\0' x"], timeout=30)).truncated
+    await asyncio.sleep(0.2)
+    print(len(open_transports()))
+
+asyncio.run(main())
+gc.collect()
+"""
+
+
+def test_no_pipe_is_left_open_after_a_cut_or_a_close():
+    r = subprocess.run([sys.executable, "-c", _LEFT_OPEN], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "0", r.stdout
+    assert "Event loop is closed" not in r.stderr and "Exception ignored" not in r.stderr, r.stderr
