@@ -160,21 +160,27 @@ def test_a_forgotten_slot_on_the_primary_is_named(lab, lab_config, tmp_path):
 
 
 def test_base_backup_preflight_names_what_a_count_based_policy_obsoletes(lab, lab_config):
-    before = rows(check_json(lab_config, "--panel", "barman"), "barman")["annex"]
-    done = [b["backup_id"] for b in before["backups"] if b["status"] == "DONE"]
-    conf = lab.barman_conf
-    original = conf.read_text()
-    # in place: barman.conf is bind-mounted into barman-montagu as a file
-    conf.write_text(original.replace(f"retention_policy = {RETENTION}", "retention_policy = REDUNDANCY 1"))
+    # barman cron enforces the policy it reads: paused, it neither deletes backups under the
+    # tighter policy below nor turns a WAITING_FOR_WALS backup DONE while the test reads them
+    lab.pause_cron()
     try:
-        r = console(lab_config, "run", "base-backup")
-        assert r.returncode == 2, r.stdout + r.stderr  # no terminal: refused before it starts
-        line = next(x for x in r.stdout.splitlines() if "retention" in x)
-        assert "once done, retention REDUNDANCY 1 makes" in line and "obsolete" in line
-        assert all(backup_id in line for backup_id in done[:5])
-        assert "needs confirmation" in r.stdout + r.stderr
+        before = rows(check_json(lab_config, "--panel", "barman"), "barman")["annex"]
+        done = [b["backup_id"] for b in before["backups"] if b["status"] == "DONE"]
+        conf = lab.barman_conf
+        original = conf.read_text()
+        # in place: barman.conf is bind-mounted into barman-montagu as a file
+        conf.write_text(original.replace(f"retention_policy = {RETENTION}", "retention_policy = REDUNDANCY 1"))
+        try:
+            r = console(lab_config, "run", "base-backup")
+            assert r.returncode == 2, r.stdout + r.stderr  # no terminal: refused before it starts
+            line = next(x for x in r.stdout.splitlines() if "retention" in x)
+            assert "once done, retention REDUNDANCY 1 makes" in line and "obsolete" in line
+            assert all(backup_id in line for backup_id in done[:5]), (done, line)
+            assert "needs confirmation" in r.stdout + r.stderr
+        finally:
+            conf.write_text(original)
     finally:
-        conf.write_text(original)
+        lab.resume_cron()
     after = rows(check_json(lab_config, "--panel", "barman"), "barman")["annex"]
     assert after["retention_policy"] == RETENTION and after["backups_available"] == before["backups_available"]
 
