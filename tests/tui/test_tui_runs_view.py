@@ -159,3 +159,29 @@ def test_rto_trend_keeps_passed_drills_in_order():
         {"outcome": "passed", "rto_seconds": 52},
     ]
     assert rto_trend(reports) == (40.0, 52.0)
+
+
+async def test_progress_shown_before_its_row_is_mounted_is_drawn_once_it_is():
+    """A screen may show progress from its own on_mount, before the row's bar and text exist."""
+    from textual.app import App
+    from textual.widgets import ProgressBar
+
+    from montagu_console.tui.present_runs import ProgressView
+    from montagu_console.tui.widgets.steps import ProgressRow
+    from montagu_console.tui.widgets.text import Line
+
+    row = ProgressRow()
+    row.show(ProgressView(42.0, "barman recover: copying 42 %"))  # nothing mounted yet
+
+    class Host(App[None]):
+        def compose(self):
+            yield row
+
+    async with Host().run_test(size=(80, 5)) as pilot:
+        await pilot.pause()
+        assert row.display and row.query_one(ProgressBar).display
+        assert row.query_one(ProgressBar).progress == 42.0
+        assert row.query_one(".progress-text", Line).text == "barman recover: copying 42 %"
+        row.show(ProgressView(None, ""))
+        await pilot.pause()
+        assert not row.display and not row.query_one(ProgressBar).display

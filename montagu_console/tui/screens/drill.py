@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Footer, ProgressBar
+from textual.containers import VerticalScroll
+from textual.widgets import Footer
 
 from ...actions.drill import drill_plan
 from ...actions.runs import Run, RunStore, effective_state
@@ -36,7 +36,7 @@ from ..present_runs import (
 )
 from ..runs import Attachment, read_report
 from ..widgets.header import StatusHeader
-from ..widgets.steps import StepList, show_progress
+from ..widgets.steps import ProgressRow, StepList
 from ..widgets.table import SteadyTable
 from ..widgets.text import Line, show_if
 from .confirm import ConfirmScreen
@@ -59,6 +59,7 @@ class DrillScreen(ConsoleScreen[None]):
         self.state = attachment.state if attachment else "loading"
         self.report: dict | None = attachment.report if attachment else None
         self._now_line = ""
+        self.progress_row = ProgressRow()
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(classes="detail-header")
@@ -66,9 +67,7 @@ class DrillScreen(ConsoleScreen[None]):
             yield Line("", classes="drill-intro")
             yield Line("steps", classes="section")
             yield StepList(classes="drill-steps")
-            with Horizontal(classes="run-progress"):
-                yield ProgressBar(total=100, show_eta=False, show_percentage=False)
-                yield Line("", classes="progress-text")
+            yield self.progress_row
             yield Line("", classes="drill-now")
             yield Line("verification", classes="section verify-title")
             yield SteadyTable("check", "value", "expect", "result", id="drill-verify", cursor_type="none")
@@ -172,7 +171,7 @@ class DrillScreen(ConsoleScreen[None]):
                 else []
             )
         progress = progress_view(self.record, self.state, self.host.restore_facts())
-        show_progress(self, progress)
+        self.progress_row.show(progress)
         now_line = self.query_one(".drill-now", Line)
         now_line.set(f"now: {self._now_line}" if self.state in ACTIVE and self._now_line else "")
         show_if(now_line, bool(now_line.text))

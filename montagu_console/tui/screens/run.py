@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal
-from textual.widgets import Footer, ProgressBar
+from textual.widgets import Footer
 
 from ...clock import utc_now
 from ..host import ConsoleScreen
@@ -18,7 +17,7 @@ from ..present_runs import ACTIVE, STATE_WORDS, describe, fmt_elapsed, progress_
 from ..runs import LOG_LINES, Attachment
 from ..widgets.header import StatusHeader
 from ..widgets.log import RunLog
-from ..widgets.steps import StepList, show_progress
+from ..widgets.steps import ProgressRow, StepList
 from ..widgets.text import Line
 
 
@@ -31,14 +30,13 @@ class RunScreen(ConsoleScreen[None]):
     def __init__(self, attachment: Attachment) -> None:
         super().__init__(id="run-view", classes="run-view")
         self.attachment = attachment
+        self.progress_row = ProgressRow()
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(classes="detail-header")
         yield Line("", classes="run-summary")
         yield StepList(classes="run-steps")
-        with Horizontal(classes="run-progress"):
-            yield ProgressBar(total=100, show_eta=False, show_percentage=False)
-            yield Line("", classes="progress-text")
+        yield self.progress_row
         log = RunLog(id="run-log", max_lines=LOG_LINES)
         log.border_title = "log"
         yield log
@@ -70,7 +68,7 @@ class RunScreen(ConsoleScreen[None]):
         self.query_one(".run-summary", Line).set("\n".join(summary))
         self.query_one(StepList).set(step_rows(record, a.state, now))
         progress = progress_view(record, a.state, self.host.restore_facts(), self.host.barman_facts())
-        show_progress(self, progress)
+        self.progress_row.show(progress)
 
     def add_lines(self, lines: list[Text]) -> None:
         """Append a batch of log lines."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
-from ..present_runs import StepRow, step_line
+from ..present_runs import ProgressView, StepRow, step_line
 from .text import Line, show_if
 
 STYLES = {"failed": "bold", "interrupted": "bold", "cancelled": "bold", "pending": "dim", "skipped": "dim"}
@@ -38,11 +40,35 @@ class StepList(Static):
         self.update(text, layout=layout)
 
 
-def show_progress(screen, progress) -> None:
-    """Show a run's progress (a ProgressBar and a ``.progress-text`` line) on ``screen``."""
-    bar = screen.query_one(ProgressBar)
-    show_if(bar, progress.percent is not None)
-    if progress.percent is not None and bar.progress != progress.percent:
-        bar.update(progress=progress.percent)
-    screen.query_one(".progress-text", Line).set(progress.text)
-    show_if(screen.query_one(".run-progress"), bool(progress.text))
+class ProgressRow(Horizontal):
+    """A run's progress: a bar (hidden without a percentage) and a line of text beside it; the row
+    hides when there is no text. It keeps the latest view and draws it once its parts are
+    mounted, so a screen may show progress from its own ``on_mount``."""
+
+    def __init__(self) -> None:
+        super().__init__(classes="run-progress")
+        self._view: ProgressView | None = None
+
+    def compose(self) -> ComposeResult:
+        yield ProgressBar(total=100, show_eta=False, show_percentage=False)
+        yield Line("", classes="progress-text")
+
+    def on_mount(self) -> None:
+        self._draw()
+
+    def show(self, view: ProgressView) -> None:
+        self._view = view
+        self._draw()
+
+    def _draw(self) -> None:
+        view, bars, texts = self._view, self.query(ProgressBar), self.query(".progress-text").results(Line)
+        if view is None:
+            return
+        show_if(self, bool(view.text))
+        bar, text = next(iter(bars), None), next(texts, None)
+        if bar is None or text is None:
+            return  # its parts are still being mounted: on_mount draws the view
+        show_if(bar, view.percent is not None)
+        if view.percent is not None and bar.progress != view.percent:
+            bar.update(progress=view.percent)
+        text.set(view.text)
