@@ -48,10 +48,12 @@ class ProgressRow(Horizontal):
     def __init__(self) -> None:
         super().__init__(classes="run-progress")
         self._view: ProgressView | None = None
+        self._bar = ProgressBar(total=100, show_eta=False, show_percentage=False)
+        self._text = Line("", classes="progress-text")
 
     def compose(self) -> ComposeResult:
-        yield ProgressBar(total=100, show_eta=False, show_percentage=False)
-        yield Line("", classes="progress-text")
+        yield self._bar
+        yield self._text
 
     def on_mount(self) -> None:
         self._draw()
@@ -61,14 +63,13 @@ class ProgressRow(Horizontal):
         self._draw()
 
     def _draw(self) -> None:
-        view, bars, texts = self._view, self.query(ProgressBar), self.query(".progress-text").results(Line)
+        view = self._view
         if view is None:
             return
         show_if(self, bool(view.text))
-        bar, text = next(iter(bars), None), next(texts, None)
-        if bar is None or text is None:
+        if not (self._bar.is_mounted and self._text.is_mounted):
             return  # its parts are still being mounted: on_mount draws the view
-        show_if(bar, view.percent is not None)
-        if view.percent is not None and bar.progress != view.percent:
-            bar.update(progress=view.percent)
-        text.set(view.text)
+        show_if(self._bar, view.percent is not None)
+        if view.percent is not None and self._bar.progress != view.percent:
+            self._bar.update(progress=view.percent)
+        self._text.set(view.text)
