@@ -222,13 +222,14 @@ def require_root() -> None:
 def _reusable(lab: Lab) -> bool:
     """True if a lab of this version, with the same ports and python environment (the very one,
     not one made anew at its path), runs healthy in ``lab.lab_dir``."""
-    recorded = Layout.load_inputs(lab.lab_dir)
+    data = Layout.recorded(lab.lab_dir)
+    recorded = Layout.inputs(data)
     same = (
         recorded
         and (recorded["ports"], recorded["venv"]) == (lab.ports, lab.venv)
-        and Layout.recorded(lab.lab_dir).get("venv_id") == venv_identity(lab.venv)
+        and data.get("venv_id") == venv_identity(lab.venv)
         and recorded["wal_segsize_mb"] == lab.wal_segsize_mb
-        and Layout.load_version(lab.lab_dir) == LAB_VERSION
+        and data.get("version") == LAB_VERSION
     )
     if not same or not lab.config_path.exists() or any(b.cron_paused.exists() for b in lab.barman_sites):
         return False

@@ -654,7 +654,11 @@ class Layout:
     @staticmethod
     def load_inputs(lab_dir: Path) -> dict:
         """The constructor arguments recorded in ``lab_dir/lab.json`` (empty if there is none)."""
-        data = Layout.recorded(lab_dir)
+        return Layout.inputs(Layout.recorded(lab_dir))
+
+    @staticmethod
+    def inputs(data: dict) -> dict:
+        """The constructor arguments in a read ``lab.json`` (empty for an empty one)."""
         if not data:
             return {}
         return {
